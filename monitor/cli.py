@@ -1,0 +1,113 @@
+"""`monitor` command line: run, check (and lab, see monitor.lab).
+
+Exit codes: 0 ok, 1 invalid input (targets.yaml problems, cannot listen), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from monitor import __version__, logs, os_support
+from monitor.config.loader import ConfigError, load_config, summarize
+from monitor.units import parse_duration
+
+DEFAULT_CONFIG = "targets.yaml"
+DEFAULT_LISTEN = "127.0.0.1:9430"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="schoolnet-monitor: ICMP and SNMP health of a cooperative's school networks, "
+        "as Prometheus metrics.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="probe every target and serve /metrics")
+    run.add_argument("--config", default=DEFAULT_CONFIG, help="targets file (default: %(default)s)")
+    run.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        help="HOST:PORT for /metrics and the status page (default: %(default)s)",
+    )
+    run.add_argument(
+        "--watch-interval",
+        default="2s",
+        metavar="DURATION",
+        help="how often to look for changes of the targets file; 0 turns watching "
+        "off (SIGHUP and POST /-/reload still reload) (default: %(default)s)",
+    )
+    _log_options(run)
+
+    check = sub.add_parser("check", help="validate a targets file and summarise it")
+    check.add_argument(
+        "config", nargs="?", default=DEFAULT_CONFIG, help="targets file (default: %(default)s)"
+    )
+    return parser
+
+
+def _log_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument("--log-format", default="logfmt", choices=["logfmt", "json"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "check":
+        return check(Path(args.config))
+    if args.command == "run":
+        return run(args)
+    return 2
+
+
+def check(path: Path) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    print(summarize(config))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from monitor.collector import Collector, Listen
+
+    logs.setup(args.log_level, args.log_format)
+    try:
+        listen = Listen.parse(args.listen)
+        watch = 0.0 if args.watch_interval.strip() == "0" else parse_duration(args.watch_interval)
+    except ValueError as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(Path(args.config))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+
+    async def _main() -> None:
+        await Collector(config, listen, watch_interval=watch).run()
+
+    loop = os_support.new_event_loop()
+    try:
+        loop.run_until_complete(_main())
+    except KeyboardInterrupt:  # Windows, where Ctrl-C is not a handled signal
+        pass
+    except OSError as exc:  # e.g. the listen address is taken
+        print(f"monitor: cannot start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        loop.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Loading and validating targets.yaml (see `loader`) into the model (see `model`)."""

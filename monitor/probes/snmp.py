@@ -1,0 +1,335 @@
+"""One SNMP poll of a device: the system group and the interface tables.
+
+Columns are walked together, several per GETBULK (GETNEXT on v1 or where a device's GETBULK is
+broken), so a 48-port switch costs a handful of round trips. Counters are reported monotonic: the
+32-bit ones (ifTable octets where a device has no ifXTable, errors, discards) are unfolded across
+wraps with the previous poll, which Prometheus' rate() cannot do by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from monitor.config.model import Target
+from monitor.probes import vendors
+from monitor.probes.snmp_client import (
+    END_OF_MIB,
+    NO_SUCH,
+    OID,
+    Endpoint,
+    SnmpClient,
+    SnmpError,
+    SnmpStatusError,
+)
+from monitor.results import Interface, SnmpPoll
+
+log = logging.getLogger(__name__)
+
+SYS_DESCR = (1, 3, 6, 1, 2, 1, 1, 1, 0)
+SYS_OBJECT_ID = (1, 3, 6, 1, 2, 1, 1, 2, 0)
+SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
+SYSTEM = [SYS_DESCR, SYS_OBJECT_ID, SYS_UPTIME, SYS_NAME]
+
+_IF = (1, 3, 6, 1, 2, 1, 2, 2, 1)
+_IFX = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1)
+IF_DESCR, IF_SPEED, IF_ADMIN, IF_OPER = _IF + (2,), _IF + (5,), _IF + (7,), _IF + (8,)
+IF_IN_OCTETS, IF_IN_DISCARDS, IF_IN_ERRORS = _IF + (10,), _IF + (13,), _IF + (14,)
+IF_OUT_OCTETS, IF_OUT_DISCARDS, IF_OUT_ERRORS = _IF + (16,), _IF + (19,), _IF + (20,)
+IF_NAME, IF_HC_IN, IF_HC_OUT, IF_HIGH_SPEED, IF_ALIAS = (
+    _IFX + (1,),
+    _IFX + (6,),
+    _IFX + (10,),
+    _IFX + (15,),
+    _IFX + (18,),
+)
+INTERFACE_COLUMNS = [
+    IF_DESCR,
+    IF_SPEED,
+    IF_ADMIN,
+    IF_OPER,
+    IF_IN_OCTETS,
+    IF_IN_DISCARDS,
+    IF_IN_ERRORS,
+    IF_OUT_OCTETS,
+    IF_OUT_DISCARDS,
+    IF_OUT_ERRORS,
+    IF_NAME,
+    IF_HC_IN,
+    IF_HC_OUT,
+    IF_HIGH_SPEED,
+    IF_ALIAS,
+]
+# SNMPv1 cannot carry Counter64; asking a v1 agent for these makes some agents drop the request.
+_COUNTER64 = (IF_HC_IN, IF_HC_OUT)
+_COUNTER32 = (
+    IF_IN_OCTETS,
+    IF_OUT_OCTETS,
+    IF_IN_ERRORS,
+    IF_OUT_ERRORS,
+    IF_IN_DISCARDS,
+    IF_OUT_DISCARDS,
+)
+_MAX_REQUESTS_PER_WALK = 2000  # a runaway agent (OIDs that never leave the table) is cut off
+_SPEED_UNKNOWN = 0xFFFFFFFF
+
+
+def decode_text(raw: object) -> str:
+    """Agents send DisplayStrings with trailing NULs, in Latin-1, or as hex; show text as text and
+    anything else as hex, never as mojibake or control characters."""
+    if not isinstance(raw, bytes):
+        return "" if raw is None or not isinstance(raw, str | int) else str(raw)
+    data = raw.rstrip(b"\x00").strip()
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if all(c.isprintable() or c in "\t\r\n" for c in text):
+            return text.replace("\r", "").replace("\n", " ").replace("\t", " ")
+    return data.hex(":")
+
+
+class Walker:
+    """Walks several table columns of one device at once."""
+
+    def __init__(self, client: SnmpClient, endpoint: Endpoint, target: Target) -> None:
+        assert target.snmp is not None and target.snmp.auth is not None
+        self.client = client
+        self.endpoint = endpoint
+        self.auth = target.snmp.auth
+        self.bulk = target.snmp.bulk and self.auth.version != "1"
+        self.max_repetitions = target.snmp.max_repetitions
+        self.requests = 0
+        self.varbinds = 0
+
+    async def get(self, oids: list[OID]) -> dict[OID, object]:
+        self.requests += 1
+        try:
+            vbs = await self.client.get(self.endpoint, self.auth, oids)
+        except SnmpStatusError as exc:
+            if exc.status != 2:  # v1 noSuchName: one of the scalars is missing; ask the rest
+                raise
+            rest = [o for i, o in enumerate(oids, 1) if i != exc.index]
+            if not rest or exc.index == 0:
+                return {}
+            return await self.get(rest)
+        self.varbinds += len(vbs)
+        return {oid: value for oid, value in vbs if value is not NO_SUCH}
+
+    async def walk(self, columns: list[OID]) -> dict[OID, dict[OID, object]]:
+        """{column: {row index: value}} for every column; a column the device lacks is empty."""
+        table: dict[OID, dict[OID, object]] = {c: {} for c in columns}
+        cursor = {c: c for c in columns}
+        active = list(columns)
+        repetitions = max(1, self.max_repetitions)
+        while active:
+            if self.requests >= _MAX_REQUESTS_PER_WALK:
+                raise SnmpError(f"walk stopped after {self.requests} requests (agent loops?)")
+            self.requests += 1
+            try:
+                if self.bulk:
+                    vbs = await self.client.get_bulk(
+                        self.endpoint, self.auth, [cursor[c] for c in active], repetitions
+                    )
+                else:
+                    vbs = await self.client.get_next(
+                        self.endpoint, self.auth, [cursor[c] for c in active]
+                    )
+            except SnmpStatusError as exc:
+                if exc.status == 1 and self.bulk and repetitions > 1:  # tooBig
+                    repetitions = max(1, repetitions // 2)
+                    continue
+                if exc.status == 2 and not self.bulk and 1 <= exc.index <= len(active):
+                    del active[exc.index - 1]  # v1: this column ran off the end of the MIB
+                    continue
+                raise
+            self.varbinds += len(vbs)
+            if not vbs:
+                raise SnmpError("agent returned an empty response to a walk")
+            width = len(active)
+            finished: set[OID] = set()
+            progressed = False
+            for i, (oid, value) in enumerate(vbs):
+                column = active[i % width]
+                if column in finished:
+                    continue
+                if value is END_OF_MIB or value is NO_SUCH or oid[: len(column)] != column:
+                    finished.add(column)
+                    continue
+                if oid <= cursor[column]:
+                    log.debug("oid not increasing at %s; column %s stops", oid, column)
+                    finished.add(column)
+                    continue
+                table[column][oid[len(column) :]] = value
+                cursor[column] = oid
+                progressed = True
+            active = [c for c in active if c not in finished]
+            if not progressed and not finished:
+                raise SnmpError("agent made no progress in a walk")
+        return table
+
+
+@dataclass
+class _CounterState:
+    raw: int
+    total: int
+
+
+@dataclass
+class CounterUnwrapper:
+    """Turns wrapping 32-bit counters into monotonic ones across polls of one device.
+
+    A wrap is only unfolded when the previous poll is recent (`max_gap`) and the device did not
+    reboot; otherwise the counter starts over from its raw value, which Prometheus reads as a reset,
+    the truthful answer when we cannot know how often it wrapped."""
+
+    max_gap: float
+    last_poll: float | None = None
+    last_uptime: float | None = None
+    states: dict[tuple[int, OID], _CounterState] = field(default_factory=dict)
+
+    def begin(self, now: float, uptime: float | None) -> None:
+        stale = self.last_poll is None or now - self.last_poll > self.max_gap
+        rebooted = uptime is not None and self.last_uptime is not None and uptime < self.last_uptime
+        if stale or rebooted:
+            self.states.clear()
+        self.last_poll = now
+        self.last_uptime = uptime
+
+    def value(self, index: int, column: OID, raw: int) -> int:
+        state = self.states.get((index, column))
+        if state is None:
+            self.states[(index, column)] = _CounterState(raw, raw)
+            return raw
+        state.total += (raw - state.raw) % (1 << 32)
+        state.raw = raw
+        return state.total
+
+
+class SnmpProber:
+    """Polls devices; keeps per-device counter state between polls (forget it on removal)."""
+
+    def __init__(self, client: SnmpClient | None = None) -> None:
+        self.client = client or SnmpClient()
+        self._unwrappers: dict[tuple[str, str, str], CounterUnwrapper] = {}
+
+    def close(self) -> None:
+        self.client.close()
+
+    def forget(self, key: tuple[str, str, str]) -> None:
+        self._unwrappers.pop(key, None)
+
+    async def poll(self, target: Target, host: str) -> SnmpPoll:
+        """Poll `target` at the resolved `host`. Never raises for device trouble: a failed poll is
+        a result with ok=False and a reason that is safe to log."""
+        settings = target.snmp
+        assert settings is not None
+        started, clock = time.time(), time.monotonic()
+        endpoint = Endpoint(host, target.snmp_port, settings.timeout, settings.retries)
+        walker = Walker(self.client, endpoint, target)
+        try:
+            system = await walker.get(SYSTEM)
+            if not system:
+                raise SnmpError("agent answered but has none of the system group")
+            columns = INTERFACE_COLUMNS
+            if walker.auth.version == "1":
+                columns = [c for c in columns if c not in _COUNTER64]
+            table = await walker.walk(columns)
+        except SnmpError as exc:
+            return SnmpPoll(
+                started,
+                False,
+                time.monotonic() - clock,
+                error=str(exc),
+                requests=walker.requests,
+                varbinds=walker.varbinds,
+            )
+        uptime_ticks = system.get(SYS_UPTIME)
+        uptime = uptime_ticks / 100.0 if isinstance(uptime_ticks, int) else None
+        unwrapper = self._unwrappers.get(target.key)
+        if unwrapper is None:
+            unwrapper = self._unwrappers[target.key] = CounterUnwrapper(
+                max_gap=max(3 * settings.interval, settings.interval + 60)
+            )
+        unwrapper.begin(started, uptime)
+        object_id = system.get(SYS_OBJECT_ID)
+        object_id = ".".join(map(str, object_id)) if isinstance(object_id, tuple) else ""
+        return SnmpPoll(
+            started=started,
+            ok=True,
+            duration=time.monotonic() - clock,
+            uptime_seconds=uptime,
+            sys_name=decode_text(system.get(SYS_NAME)),
+            sys_descr=decode_text(system.get(SYS_DESCR)),
+            sys_object_id=object_id,
+            vendor=target.vendor or vendors.vendor_of(object_id),
+            interfaces=build_interfaces(table, unwrapper),
+            requests=walker.requests,
+            varbinds=walker.varbinds,
+        )
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def build_interfaces(
+    table: dict[OID, dict[OID, object]], unwrapper: CounterUnwrapper
+) -> tuple[Interface, ...]:
+    """Rows of the walked columns as Interfaces, with unique names (a device that reports the same
+    ifName twice gets `name#ifIndex` on the later ones, so series never collide)."""
+    indexes = sorted({idx[0] for column in table.values() for idx in column if len(idx) == 1})
+    interfaces: list[Interface] = []
+    seen: set[str] = set()
+    for index in indexes:
+        row = {column: values.get((index,)) for column, values in table.items()}
+        name = decode_text(row.get(IF_NAME)) or decode_text(row.get(IF_DESCR)) or f"ifIndex {index}"
+        if name in seen:
+            name = f"{name}#{index}"
+        seen.add(name)
+
+        def counter(column: OID, _row=row, _index=index) -> int | None:
+            raw = _int(_row.get(column))
+            if raw is None:
+                return None
+            return unwrapper.value(_index, column, raw) if column in _COUNTER32 else raw
+
+        in_octets = counter(IF_HC_IN)
+        if in_octets is None:
+            in_octets = counter(IF_IN_OCTETS)
+        out_octets = counter(IF_HC_OUT)
+        if out_octets is None:
+            out_octets = counter(IF_OUT_OCTETS)
+        oper, admin = _int(row.get(IF_OPER)), _int(row.get(IF_ADMIN))
+        interfaces.append(
+            Interface(
+                index=index,
+                name=name,
+                alias=decode_text(row.get(IF_ALIAS)),
+                oper_up=None if oper is None else oper == 1,
+                admin_up=None if admin is None else admin == 1,
+                in_octets=in_octets,
+                out_octets=out_octets,
+                in_errors=counter(IF_IN_ERRORS),
+                out_errors=counter(IF_OUT_ERRORS),
+                in_discards=counter(IF_IN_DISCARDS),
+                out_discards=counter(IF_OUT_DISCARDS),
+                speed_bytes=speed_bytes(_int(row.get(IF_SPEED)), _int(row.get(IF_HIGH_SPEED))),
+            )
+        )
+    return tuple(interfaces)
+
+
+def speed_bytes(if_speed: int | None, high_speed: int | None) -> float | None:
+    """ifSpeed (bit/s) is exact below 4.29 Gbit/s; above it saturates and ifHighSpeed (Mbit/s)
+    tells. Some agents report ifSpeed 0 for fast ports, so 0 also defers to ifHighSpeed."""
+    if if_speed is not None and 0 < if_speed < _SPEED_UNKNOWN:
+        return if_speed / 8
+    if high_speed is not None and high_speed > 0:
+        return high_speed * 1_000_000 / 8
+    if if_speed is not None:
+        return if_speed / 8 if if_speed != _SPEED_UNKNOWN else None
+    return 0.0 if high_speed == 0 else None

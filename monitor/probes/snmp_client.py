@@ -1,0 +1,274 @@
+"""SNMP requests over pysnmp's engine, returning plain Python values.
+
+pysnmp stays the SNMP implementation (message processing, USM security, transport, retries). We go
+one level below its high-level API on purpose: hlapi resolves every request OID through its MIB
+controller and wraps every response varbind in MIB objects, work a poller of numeric OIDs does not
+need. Here requests carry raw (OID, Null) pairs into the RFC 3413 command generators, and responses
+come back as `(oid tuple, value)` with value an int, bytes, OID tuple, None or one of the sentinels.
+
+One engine serves every target. USM keeps one key set per user name in an engine, so auth entries
+that share a v3 user name with different passwords go to separate engines (`_EnginePool`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from dataclasses import dataclass
+
+from pyasn1.type import univ
+from pysnmp.entity.engine import SnmpEngine
+from pysnmp.entity.rfc3413 import cmdgen
+from pysnmp.hlapi.v3arch.asyncio import auth as hlauth
+from pysnmp.hlapi.v3arch.asyncio.auth import CommunityData, UsmUserData
+from pysnmp.hlapi.v3arch.asyncio.lcd import CommandGeneratorLcdConfigurator
+from pysnmp.hlapi.v3arch.asyncio.transport import Udp6TransportTarget, UdpTransportTarget
+from pysnmp.proto import errind, rfc1902, rfc1905
+
+from monitor.config.model import SnmpAuth
+
+OID = tuple[int, ...]
+
+
+class _Sentinel:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+END_OF_MIB = _Sentinel("endOfMibView")
+NO_SUCH = _Sentinel("noSuchObject")  # noSuchObject and noSuchInstance alike
+
+_AUTH_PROTOCOLS = {
+    "MD5": hlauth.USM_AUTH_HMAC96_MD5,
+    "SHA": hlauth.USM_AUTH_HMAC96_SHA,
+    "SHA224": hlauth.USM_AUTH_HMAC128_SHA224,
+    "SHA256": hlauth.USM_AUTH_HMAC192_SHA256,
+    "SHA384": hlauth.USM_AUTH_HMAC256_SHA384,
+    "SHA512": hlauth.USM_AUTH_HMAC384_SHA512,
+}
+_PRIV_PROTOCOLS = {
+    "DES": hlauth.USM_PRIV_CBC56_DES,
+    "3DES": hlauth.USM_PRIV_CBC168_3DES,
+    "AES": hlauth.USM_PRIV_CFB128_AES,
+    "AES192": hlauth.USM_PRIV_CFB192_AES_BLUMENTHAL,
+    "AES256": hlauth.USM_PRIV_CFB256_AES_BLUMENTHAL,
+    "AES192C": hlauth.USM_PRIV_CFB192_AES,
+    "AES256C": hlauth.USM_PRIV_CFB256_AES,
+}
+
+# What an on-call engineer should read instead of pysnmp's wording.
+_EXPLANATIONS: dict[type, str] = {
+    errind.RequestTimedOut: "no response (device down, wrong community, or an ACL dropping us)",
+    errind.WrongDigest: "SNMPv3 authentication failed: wrong auth password or auth protocol",
+    errind.UnknownUserName: "SNMPv3 user unknown to the device",
+    errind.DecryptionError: "SNMPv3 decryption failed: wrong priv password or priv protocol",
+    errind.UnsupportedSecurityLevel: "security level not allowed for this SNMPv3 user",
+    errind.NotInTimeWindow: "SNMPv3 not in time window (engine boots/time out of sync)",
+    errind.UnknownEngineID: "SNMPv3 engine ID discovery failed",
+    errind.UnknownSecurityName: "SNMPv3 security name unknown",
+    errind.AuthenticationFailure: "SNMPv3 authentication failure",
+    errind.ReportPduReceived: "the device reported an SNMPv3 error",
+}
+
+
+_NULL = rfc1902.Null("")
+
+
+class SnmpError(Exception):
+    """A request failed as a whole; the message is safe to log (never contains a secret)."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    timeout: float
+    retries: int
+
+
+class _EnginePool:
+    """Engines such that no engine holds two different key sets for one v3 user name."""
+
+    def __init__(self) -> None:
+        self._engines: list[tuple[SnmpEngine, dict[str, SnmpAuth]]] = []
+
+    def engine_for(self, auth: SnmpAuth) -> SnmpEngine:
+        for engine, users in self._engines:
+            if auth.version != "3":
+                return engine
+            known = users.get(auth.username)
+            if known is None or _same_keys(known, auth):
+                users.setdefault(auth.username, auth)
+                return engine
+        engine = SnmpEngine()
+        self._engines.append((engine, {auth.username: auth} if auth.version == "3" else {}))
+        return engine
+
+    def close(self) -> None:
+        for engine, _ in self._engines:
+            engine.close_dispatcher()
+        self._engines.clear()
+
+
+def _same_keys(a: SnmpAuth, b: SnmpAuth) -> bool:
+    return (
+        a.security_level,
+        a.auth_protocol,
+        a.auth_password,
+        a.priv_protocol,
+        a.priv_password,
+    ) == (b.security_level, b.auth_protocol, b.auth_password, b.priv_protocol, b.priv_password)
+
+
+def _auth_data(auth: SnmpAuth) -> CommunityData | UsmUserData:
+    if auth.version in ("1", "2c"):
+        return CommunityData(auth.community, mpModel=0 if auth.version == "1" else 1)
+    kwargs: dict = {}
+    if auth.security_level in ("authNoPriv", "authPriv"):
+        kwargs["authKey"] = auth.auth_password
+        kwargs["authProtocol"] = _AUTH_PROTOCOLS[auth.auth_protocol]
+    if auth.security_level == "authPriv":
+        kwargs["privKey"] = auth.priv_password
+        kwargs["privProtocol"] = _PRIV_PROTOCOLS[auth.priv_protocol]
+    return UsmUserData(auth.username, **kwargs)
+
+
+def _plain(value) -> object:
+    """pysnmp value -> int | bytes | OID tuple | None | sentinel. The checks go by pyasn1 base
+    class: every SNMP integer type (Counter32/64, Gauge32, TimeTicks, ...) is a univ.Integer and
+    every string type (IpAddress, Opaque, Bits) a univ.OctetString."""
+    if isinstance(value, univ.Integer):
+        return int(value)
+    if isinstance(value, univ.OctetString):
+        return value.asOctets()
+    if isinstance(value, univ.ObjectIdentifier):
+        return tuple(value)
+    if isinstance(value, rfc1905.EndOfMibView):
+        return END_OF_MIB
+    if isinstance(value, rfc1905.NoSuchObject | rfc1905.NoSuchInstance):
+        return NO_SUCH
+    return None
+
+
+class SnmpClient:
+    """Sends GET / GETNEXT / GETBULK requests for many targets through shared engines."""
+
+    def __init__(self) -> None:
+        self._pool = _EnginePool()
+        self._lcd = CommandGeneratorLcdConfigurator()
+        self._auth_data: dict[SnmpAuth, CommunityData | UsmUserData] = {}
+        self._transports: dict[Endpoint, UdpTransportTarget | Udp6TransportTarget] = {}
+        self._get = cmdgen.GetCommandGenerator()
+        self._next = cmdgen.NextCommandGeneratorSingleRun()
+        self._bulk = cmdgen.BulkCommandGeneratorSingleRun()
+
+    def close(self) -> None:
+        self._pool.close()
+        self._transports.clear()
+
+    async def get(
+        self, endpoint: Endpoint, auth: SnmpAuth, oids: list[OID]
+    ) -> list[tuple[OID, object]]:
+        return await self._request(self._get, endpoint, auth, oids)
+
+    async def get_next(
+        self, endpoint: Endpoint, auth: SnmpAuth, oids: list[OID]
+    ) -> list[tuple[OID, object]]:
+        return await self._request(self._next, endpoint, auth, oids)
+
+    async def get_bulk(
+        self, endpoint: Endpoint, auth: SnmpAuth, oids: list[OID], max_repetitions: int
+    ) -> list[tuple[OID, object]]:
+        return await self._request(self._bulk, endpoint, auth, oids, max_repetitions)
+
+    async def _transport(self, endpoint: Endpoint) -> UdpTransportTarget | Udp6TransportTarget:
+        transport = self._transports.get(endpoint)
+        if transport is None:
+            try:
+                literal = ipaddress.ip_address(endpoint.host)
+            except ValueError:
+                literal = None
+            cls = (
+                Udp6TransportTarget
+                if literal is not None and literal.version == 6
+                else UdpTransportTarget
+            )
+            try:
+                transport = await cls.create(
+                    (endpoint.host, endpoint.port),
+                    timeout=endpoint.timeout,
+                    retries=endpoint.retries,
+                )
+            except Exception as exc:  # pysnmp wraps resolver errors in its own type
+                raise SnmpError(f"cannot resolve {endpoint.host}: {exc}") from None
+            if literal is not None:  # names are resolved again next poll, in case they move
+                self._transports[endpoint] = transport
+        return transport
+
+    async def _request(
+        self,
+        generator,
+        endpoint: Endpoint,
+        auth: SnmpAuth,
+        oids: list[OID],
+        max_repetitions: int | None = None,
+    ) -> list[tuple[OID, object]]:
+        engine = self._pool.engine_for(auth)
+        auth_data = self._auth_data.get(auth)
+        if auth_data is None:
+            auth_data = self._auth_data[auth] = _auth_data(auth)
+        transport = await self._transport(endpoint)
+        addr_name, _ = self._lcd.configure(engine, auth_data, transport, auth.context.encode())
+        varbinds = [(rfc1902.ObjectName(oid), _NULL) for oid in oids]
+        future = asyncio.get_running_loop().create_future()
+
+        def callback(_engine, _handle, error_indication, error_status, error_index, vbs, _ctx):
+            if not future.done():
+                future.set_result((error_indication, error_status, error_index, vbs))
+
+        args = (engine, addr_name, None, auth.context.encode())
+        if max_repetitions is None:
+            generator.send_varbinds(*args, varbinds, callback)
+        else:
+            generator.send_varbinds(*args, 0, max_repetitions, varbinds, callback)
+        error_indication, error_status, error_index, vbs = await future
+        if error_indication:
+            raise SnmpError(_explain(error_indication, auth.version))
+        if error_status:
+            raise SnmpStatusError(int(error_status), int(error_index))
+        return [(tuple(name), _plain(value)) for name, value in vbs]
+
+
+class SnmpStatusError(SnmpError):
+    """The agent answered with an error-status (e.g. noSuchName from a v1 agent at the end of a
+    table); `index` is 1-based into the request's varbinds, 0 when not given."""
+
+    NAMES = {
+        1: "tooBig",
+        2: "noSuchName",
+        3: "badValue",
+        4: "readOnly",
+        5: "genErr",
+        6: "noAccess",
+        16: "authorizationError",
+    }
+
+    def __init__(self, status: int, index: int) -> None:
+        self.status = status
+        self.index = index
+        super().__init__(f"agent answered {self.NAMES.get(status, status)} (varbind {index})")
+
+
+def _explain(error_indication, version: str) -> str:
+    if isinstance(error_indication, errind.RequestTimedOut) and version == "3":
+        # An agent that cannot decrypt a request drops it silently: same symptom as a dead one.
+        return "no response (device down, an ACL dropping us, or a wrong SNMPv3 priv password)"
+    for cls, text in _EXPLANATIONS.items():
+        if isinstance(error_indication, cls):
+            return text
+    return str(error_indication)

@@ -1,0 +1,84 @@
+"""What a probe hands to the result store: immutable records of one round or one poll.
+
+Records are frozen so the HTTP thread can read the latest one while the event loop replaces it; the
+derived numbers (median, jitter, loss) live here so every consumer computes them the same way.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+
+@dataclass(frozen=True)
+class PingRound:
+    """One round of echo requests to one target."""
+
+    started: float  # wall clock, seconds
+    sent: int
+    rtts: tuple[float, ...]  # seconds, of the replies received, in the order the requests went out
+    error: str | None = None  # why echoes could not be sent or the address not resolved
+
+    @property
+    def received(self) -> int:
+        return len(self.rtts)
+
+    @property
+    def up(self) -> bool:
+        return bool(self.rtts)
+
+    @property
+    def loss_ratio(self) -> float:
+        return (self.sent - self.received) / self.sent if self.sent else 1.0
+
+    @property
+    def rtt_median(self) -> float | None:
+        return statistics.median(self.rtts) if self.rtts else None
+
+    @property
+    def jitter(self) -> float | None:
+        """Mean absolute difference of consecutive RTTs (RFC 3550's idea without the smoothing).
+        Undefined with fewer than two replies."""
+        if len(self.rtts) < 2:
+            return None
+        return sum(abs(b - a) for a, b in pairwise(self.rtts)) / (len(self.rtts) - 1)
+
+
+@dataclass(frozen=True)
+class Interface:
+    """One row of ifTable/ifXTable, already decoded. Counters are monotonic (32-bit wraps unfolded
+    by the poller); None where the device does not report the column."""
+
+    index: int
+    name: str
+    alias: str = ""
+    oper_up: bool | None = None
+    admin_up: bool | None = None
+    in_octets: int | None = None
+    out_octets: int | None = None
+    in_errors: int | None = None
+    out_errors: int | None = None
+    in_discards: int | None = None
+    out_discards: int | None = None
+    speed_bytes: float | None = None
+
+
+@dataclass(frozen=True)
+class SnmpPoll:
+    """One SNMP poll of one device. On failure only `ok`, `duration`, `error` are meaningful."""
+
+    started: float
+    ok: bool
+    duration: float
+    error: str | None = None
+    uptime_seconds: float | None = None
+    sys_name: str = ""
+    sys_descr: str = ""
+    sys_object_id: str = ""
+    vendor: str = "unknown"
+    model: str = ""
+    interfaces: tuple[Interface, ...] = ()
+    varbinds: int = 0  # received, for the collector's own cost metrics
+    requests: int = 0
+    extra: dict = field(default_factory=dict, compare=False)  # room for profile metrics

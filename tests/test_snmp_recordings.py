@@ -1,0 +1,148 @@
+"""The SNMP prober against real device recordings served by snmpsim.
+
+Expectations are read from the .snmprec files by tests/snmprec.py, never typed in by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from monitor.config.model import SnmpAuth, SnmpSettings, Target
+from monitor.probes.snmp import SnmpProber
+from tests import snmprec
+from tests.conftest import RECORDINGS
+
+SYS_OBJECT_ID, SYS_UPTIME, SYS_NAME = (
+    (1, 3, 6, 1, 2, 1, 1, 2, 0),
+    (1, 3, 6, 1, 2, 1, 1, 3, 0),
+    (1, 3, 6, 1, 2, 1, 1, 5, 0),
+)
+SYSTEM = {(1, 3, 6, 1, 2, 1, 1, 1, 0), SYS_OBJECT_ID, SYS_UPTIME, SYS_NAME}
+IF = (1, 3, 6, 1, 2, 1, 2, 2, 1)
+IFX = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1)
+COLUMNS = {
+    "descr": IF + (2,),
+    "speed": IF + (5,),
+    "admin": IF + (7,),
+    "oper": IF + (8,),
+    "in32": IF + (10,),
+    "in_discards": IF + (13,),
+    "in_errors": IF + (14,),
+    "out32": IF + (16,),
+    "out_discards": IF + (19,),
+    "out_errors": IF + (20,),
+    "name": IFX + (1,),
+    "in64": IFX + (6,),
+    "out64": IFX + (10,),
+    "high": IFX + (15,),
+    "alias": IFX + (18,),
+}
+
+
+def _text(raw: object) -> str | None:
+    """The test's own reading of a DisplayString: None where it is not plain text."""
+    if not isinstance(raw, bytes):
+        return None
+    try:
+        text = raw.rstrip(b"\x00").strip().decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if text.isprintable() else None
+
+
+def expected_interfaces(path) -> dict[int, dict[str, object]]:
+    records = snmprec.read(path)
+    columns = {key: snmprec.column(records, oid) for key, oid in COLUMNS.items()}
+    indexes = set().union(*(c.keys() for c in columns.values()))
+    return {i: {key: col.get(i) for key, col in columns.items()} for i in indexes}
+
+
+def poll_recording(snmpsim, community: str, version: str = "2c"):
+    target = Target(
+        member="m",
+        school="s",
+        id=community,
+        role="switch",
+        host="127.0.0.1",
+        port=snmpsim.port,
+        snmp=SnmpSettings(
+            auth=SnmpAuth(name="sim", version=version, community=community), timeout=5, retries=1
+        ),
+    )
+
+    async def run():
+        prober = SnmpProber()
+        try:
+            return await prober.poll(target, "127.0.0.1")
+        finally:
+            prober.close()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("community", sorted(RECORDINGS))
+def test_recorded_interfaces_are_reported_as_recorded(snmpsim, community):
+    path = RECORDINGS[community]
+    records = snmprec.read(path)
+    result = poll_recording(snmpsim, community)
+    system = {oid: value for oid, (_tag, value) in records.items() if oid in SYSTEM}
+    if not system:
+        assert not result.ok  # not even a system group: nothing to report as a device
+        return
+    assert result.ok, result.error
+    uptime = system.get(SYS_UPTIME)
+    assert result.uptime_seconds == (None if uptime is None else uptime / 100)
+    assert result.sys_object_id == system.get(SYS_OBJECT_ID, "")
+    if _text(system.get(SYS_NAME)) is not None:
+        assert result.sys_name == _text(system.get(SYS_NAME))
+
+    expected = expected_interfaces(path)
+    got = {i.index: i for i in result.interfaces}
+    assert sorted(got) == sorted(expected)
+    checked_names = 0
+    for index, row in expected.items():
+        interface = got[index]
+        name = _text(row["name"]) or _text(row["descr"])
+        if name:
+            assert interface.name.split("#")[0] == name
+            checked_names += 1
+        in_octets = row["in64"] if row["in64"] is not None else row["in32"]
+        out_octets = row["out64"] if row["out64"] is not None else row["out32"]
+        assert interface.in_octets == in_octets
+        assert interface.out_octets == out_octets
+        assert interface.in_errors == row["in_errors"]
+        assert interface.out_discards == row["out_discards"]
+        if row["oper"] is not None:
+            assert interface.oper_up == (row["oper"] == 1)
+        if row["admin"] is not None:
+            assert interface.admin_up == (row["admin"] == 1)
+        if row["speed"] is not None and 0 < row["speed"] < 2**32 - 1:
+            assert interface.speed_bytes == row["speed"] / 8
+        elif row["high"]:
+            assert interface.speed_bytes == row["high"] * 1_000_000 / 8
+        if _text(row["alias"]) is not None:
+            assert interface.alias == _text(row["alias"])
+    if expected:
+        assert checked_names > 0
+    names = [i.name for i in result.interfaces]
+    assert len(names) == len(set(names))  # unique, so no two series collide
+
+
+def test_full_walks_have_their_ports(snmpsim):
+    """The snmpsim-data switches are complete walks: many interfaces with 64-bit counters."""
+    for community in ("cisco-c3560", "cisco-c3750", "hpe-procurve"):
+        result = poll_recording(snmpsim, community)
+        assert result.ok, result.error
+        assert len(result.interfaces) >= 19
+        assert sum(1 for i in result.interfaces if i.in_octets) >= 2
+
+
+def test_v1_walk_of_a_recording_falls_back_to_32_bit_counters(snmpsim):
+    path = RECORDINGS["cisco-c3560"]
+    expected = expected_interfaces(path)
+    result = poll_recording(snmpsim, "cisco-c3560", version="1")
+    assert result.ok, result.error
+    for interface in result.interfaces:
+        assert interface.in_octets == expected[interface.index]["in32"]
