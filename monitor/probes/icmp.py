@@ -11,8 +11,9 @@ this choice is in docs/icmp.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import heapq
 import logging
+import math
 import os
 import socket
 import struct
@@ -50,21 +51,30 @@ def family_of(address: str) -> int:
 
 @dataclass(eq=False)
 class _Round:
-    """Replies of one round as they arrive; `done` is set when every echo is answered."""
+    """Replies of one round as they arrive; `done` is set when every echo is answered or the
+    deadline passed."""
 
-    count: int
+    icmp: os_support.IcmpSocket
+    address: str
+    size: int
     timeout: float
     rtts: list[float | None]
     outstanding: int
     done: asyncio.Future
+    keys: list[tuple[str, int]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    sent: int = 0
 
     def answer(self, index: int, rtt: float) -> None:
         if self.rtts[index] is not None or rtt > self.timeout:
             return
         self.rtts[index] = max(rtt, 0.0)
         self.outstanding -= 1
-        if self.outstanding == 0 and not self.done.done():
+        if self.outstanding == 0:
+            self.finish()
+
+    def finish(self) -> None:
+        if not self.done.done():
             self.done.set_result(None)
 
 
@@ -80,14 +90,22 @@ class IcmpStats:
 
 
 class IcmpProber:
-    """Runs echo rounds; create one per collector and `close()` it on shutdown."""
+    """Runs echo rounds; create one per collector and `close()` it on shutdown.
 
-    def __init__(self) -> None:
+    Echoes after the first of a round are not sent by per-echo timers: they wait in buckets of
+    `tick` seconds and one timer per tick sends every echo due. With thousands of targets that
+    is the difference between tens of thousands of timer wake-ups a minute and a few hundred."""
+
+    def __init__(self, tick: float = 0.005) -> None:
+        self.tick = tick
         self._sockets: dict[int, os_support.IcmpSocket] = {}
         self._ident = os.getpid() & 0xFFFF ^ int.from_bytes(os.urandom(2), "big")
         self._cookie = os.urandom(_COOKIE_LEN)
         self._seq: dict[str, int] = {}
         self._pending: dict[tuple[str, int], tuple[_Round, int, float]] = {}
+        self._buckets: dict[int, list[tuple[_Round, int]]] = {}
+        self._ticks: list[int] = []  # heap of bucket ticks
+        self._armed: tuple[int, asyncio.TimerHandle] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stats = IcmpStats()
 
@@ -115,75 +133,95 @@ class IcmpProber:
                 self._loop.remove_reader(icmp.sock.fileno())
             icmp.close()
         self._sockets.clear()
+        if self._armed is not None:
+            self._armed[1].cancel()
+            self._armed = None
         for rnd, _, _ in self._pending.values():
-            if not rnd.done.done():
-                rnd.done.cancel()
+            rnd.finish()
         self._pending.clear()
+        self._buckets.clear()
+        self._ticks.clear()
 
     async def round(self, address: str, settings: PingSettings) -> PingRound:
         """Send `settings.count` echoes to the IP `address`, `settings.spacing` apart, and wait up
         to `settings.timeout` after the last for the replies."""
         loop = asyncio.get_running_loop()
         started = time.time()
-        family = family_of(address)
         try:
-            icmp = self.open(family)
+            icmp = self.open(family_of(address))
         except OSError as exc:
             return PingRound(started, 0, (), error=str(exc))
-        rnd = _Round(
-            count=settings.count,
-            timeout=settings.timeout,
-            rtts=[None] * settings.count,
-            outstanding=settings.count,
-            done=loop.create_future(),
-        )
-        keys: list[tuple[str, int]] = []
+        count = settings.count
+        rnd = _Round(icmp, address, settings.size, settings.timeout, [None] * count, count,
+                     loop.create_future())
         begin = loop.time()
-        sent = 0
+        self._send(rnd, 0)
+        for index in range(1, count):
+            self._schedule(begin + index * settings.spacing, rnd, index)
+        deadline = loop.call_at(begin + (count - 1) * settings.spacing + settings.timeout,
+                                rnd.finish)
         try:
-            for index in range(settings.count):
-                if index:
-                    await asyncio.sleep(begin + index * settings.spacing - loop.time())
-                key = self._send(icmp, address, rnd, index, settings.size)
-                if key is None:
-                    rnd.outstanding -= 1
-                else:
-                    keys.append(key)
-                    sent += 1
-            if rnd.outstanding > 0:
-                last = begin + (settings.count - 1) * settings.spacing
-                wait = max(0.0, last + settings.timeout - loop.time())
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(rnd.done), wait)
+            await rnd.done
         finally:
-            for key in keys:
+            deadline.cancel()
+            rnd.outstanding = -1  # echoes still queued for this round are not sent
+            for key in rnd.keys:
                 self._pending.pop(key, None)
         rtts = tuple(r for r in rnd.rtts if r is not None)
         error = "; ".join(dict.fromkeys(rnd.errors)) or None
-        return PingRound(started, sent, rtts, error=error)
+        return PingRound(started, rnd.sent, rtts, error=error)
 
-    def _send(
-        self, icmp: os_support.IcmpSocket, address: str, rnd: _Round, index: int, size: int
-    ) -> tuple[str, int] | None:
+    def _schedule(self, when: float, rnd: _Round, index: int) -> None:
+        tick = math.ceil(when / self.tick)
+        bucket = self._buckets.get(tick)
+        if bucket is None:
+            bucket = self._buckets[tick] = []
+            heapq.heappush(self._ticks, tick)
+            if self._armed is None or tick < self._armed[0]:
+                self._arm(tick)
+        bucket.append((rnd, index))
+
+    def _arm(self, tick: int) -> None:
+        assert self._loop is not None
+        if self._armed is not None:
+            self._armed[1].cancel()
+        self._armed = (tick, self._loop.call_at(tick * self.tick, self._send_due))
+
+    def _send_due(self) -> None:
+        assert self._loop is not None
+        self._armed = None
+        now_tick = math.floor(self._loop.time() / self.tick)
+        while self._ticks and self._ticks[0] <= now_tick:
+            for rnd, index in self._buckets.pop(heapq.heappop(self._ticks)):
+                if rnd.outstanding >= 0 and not rnd.done.done():
+                    self._send(rnd, index)
+        if self._ticks:
+            self._arm(self._ticks[0])
+
+    def _send(self, rnd: _Round, index: int) -> None:
+        icmp, address = rnd.icmp, rnd.address
         seq = (self._seq.get(address, -1) + 1) & 0xFFFF
         self._seq[address] = seq
-        payload = self._cookie + bytes(max(0, size - _COOKIE_LEN))
+        payload = self._cookie + bytes(max(0, rnd.size - _COOKIE_LEN))
         kind = _ECHO_REQUEST[icmp.family]
         header = _HEADER.pack(kind, 0, 0, self._ident, seq)
         if icmp.family == socket.AF_INET:  # ICMPv6 checksums are the kernel's (pseudo-header)
             header = _HEADER.pack(kind, 0, checksum(header + payload), self._ident, seq)
         key = (address, seq)
-        sent_at = time.time()
-        self._pending[key] = (rnd, index, sent_at)
+        self._pending[key] = (rnd, index, time.time())
         try:
             icmp.sock.sendto(header + payload, (address, 0))
         except OSError as exc:
             self._pending.pop(key, None)
             self.stats.send_errors += 1
             rnd.errors.append(f"send to {address} failed: {exc.strerror or exc}")
-            return None
+            rnd.outstanding -= 1
+            if rnd.outstanding == 0:
+                rnd.finish()
+            return
+        rnd.keys.append(key)
+        rnd.sent += 1
         self.stats.sent += 1
-        return key
 
     def _on_readable(self, icmp: os_support.IcmpSocket) -> None:
         for _ in range(_MAX_READS_PER_WAKEUP):
