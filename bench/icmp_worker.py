@@ -1,4 +1,7 @@
-"""One measured batch of echoes in a fresh process: `python -m bench.icmp_worker KIND N COUNT SPREAD`.
+"""One measured batch of echoes in a fresh process.
+
+    python -m bench.icmp_worker KIND N COUNT SPREAD
+
 
 Prints JSON {cpu, sent, received}; cpu is process time of the sending and receiving only (not of
 interpreter start-up), as a long-running collector would spend it.

@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 invalid input (targets.yaml problems, cannot listen), 2 usag
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 
@@ -42,6 +43,42 @@ def _parser() -> argparse.ArgumentParser:
     )
     _log_options(run)
 
+    lab = sub.add_parser(
+        "lab",
+        help="simulate the school network of a targets file and run the collector against it",
+        description="Without ACTION: serve a simulated SNMP agent for every target of the file "
+        "on its 127.x address, and run the collector against them. With ACTION: act on a "
+        "running lab (NAME is SCHOOL/TARGET, or SCHOOL for its link).",
+    )
+    lab.add_argument(
+        "action",
+        nargs="?",
+        default="run",
+        choices=["run", "down", "up", "degrade", "load", "reboot", "status"],
+    )
+    lab.add_argument("name", nargs="?", help="SCHOOL/TARGET (or SCHOOL: its link)")
+    lab.add_argument("--config", default=DEFAULT_CONFIG, help="targets file (default: %(default)s)")
+    lab.add_argument(
+        "--listen", default=DEFAULT_LISTEN, help="HOST:PORT of the collector (default: %(default)s)"
+    )
+    lab.add_argument("--control", default=None, help="control socket of the lab")
+    lab.add_argument(
+        "--day",
+        default="10m",
+        metavar="DURATION",
+        help="how long a simulated school day lasts (default: %(default)s)",
+    )
+    lab.add_argument(
+        "--no-collector",
+        action="store_true",
+        help="only simulate the network (run the collector yourself)",
+    )
+    lab.add_argument("--loss", help="degrade: share of echoes and SNMP requests lost, e.g. 20%%")
+    lab.add_argument(
+        "--utilisation", help="load: share of the link's bandwidth, e.g. 95%%, or 'day' for normal"
+    )
+    _log_options(lab)
+
     check = sub.add_parser("check", help="validate a targets file and summarise it")
     check.add_argument(
         "config", nargs="?", default=DEFAULT_CONFIG, help="targets file (default: %(default)s)"
@@ -62,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         return check(Path(args.config))
     if args.command == "run":
         return run(args)
+    if args.command == "lab":
+        return lab(args)
     return 2
 
 
@@ -107,6 +146,67 @@ def run(args: argparse.Namespace) -> int:
     finally:
         loop.close()
     return 0
+
+
+def _ratio(text: str | None, option: str) -> float | None:
+    if text is None:
+        return None
+    value = text.strip().rstrip("%")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{option} wants a percentage like 20%, got {text!r}") from None
+    return number / 100 if text.strip().endswith("%") or number > 1 else number
+
+
+def lab(args: argparse.Namespace) -> int:
+    from monitor.lab import control, runner
+
+    socket_path = Path(args.control) if args.control else control.default_socket()
+    if args.action != "run":
+        if args.action != "status" and not args.name:
+            print(f"monitor lab {args.action}: which SCHOOL/TARGET?", file=sys.stderr)
+            return 2
+        request: dict = {"action": args.action, "name": args.name}
+        try:
+            if args.action == "degrade":
+                request["loss"] = _ratio(args.loss, "--loss") or 0.0
+            if args.action == "load" and args.utilisation not in (None, "day"):
+                request["utilisation"] = _ratio(args.utilisation, "--utilisation")
+        except ValueError as exc:
+            print(f"monitor lab: {exc}", file=sys.stderr)
+            return 2
+        try:
+            reply = control.send(socket_path, request)
+        except ConnectionError as exc:
+            print(f"monitor lab: {exc}", file=sys.stderr)
+            return 1
+        print(reply["message"], file=sys.stdout if reply["ok"] else sys.stderr)
+        return 0 if reply["ok"] else 1
+    logs.setup(args.log_level, args.log_format)
+    try:
+        day = parse_duration(args.day)
+        from monitor.collector import Listen
+
+        Listen.parse(args.listen)
+    except ValueError as exc:
+        print(f"monitor lab: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(
+            runner.run(
+                Path(args.config),
+                args.listen,
+                socket_path,
+                day,
+                not args.no_collector,
+                ["--log-level", args.log_level, "--log-format", args.log_format],
+            )
+        )
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from monitor.profiles.families import FAMILIES
 from monitor.store import ResultStore, TargetState
 
 BASE_LABELS = ["member", "school", "target", "role"]
@@ -233,6 +234,7 @@ def _snmp(fam: _Families, state: TargetState, base: list[str]) -> None:
         "Identity of the device as it reports itself (always 1).",
         ("sys_name", "sys_descr", "vendor", "model"),
     ).add_metric(base + [poll.sys_name, _short(poll.sys_descr), poll.vendor, poll.model], 1)
+    _profile_samples(fam, poll, base)
     if not poll.interfaces:
         return
     extra = ("interface", "alias")
@@ -256,3 +258,15 @@ def _snmp(fam: _Families, state: TargetState, base: list[str]) -> None:
             value = getattr(interface, attr)
             if value is not None:
                 family.add_metric(labels, value)
+
+
+def _profile_samples(fam: _Families, poll, base: list[str]) -> None:
+    """Health values from the device profile. Each family has the label names its catalogue entry
+    declares (monitor/profiles/families.py), filled with "" where a device does not tell, so a
+    family keeps one label set whatever the vendor."""
+    for sample in poll.samples:
+        family = FAMILIES[sample.family]
+        labels = dict(sample.labels)
+        fam.gauge(family.name, family.help, family.labels).add_metric(
+            base + [labels.get(name, "") for name in family.labels], sample.value
+        )

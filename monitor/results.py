@@ -7,8 +7,12 @@ derived numbers (median, jitter, loss) live here so every consumer computes them
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
+
+from monitor.profiles.evaluate import Sample
+
+__all__ = ["Interface", "PingRound", "Sample", "SnmpPoll"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,8 @@ class SnmpPoll:
     sys_object_id: str = ""
     vendor: str = "unknown"
     model: str = ""
+    profile: str = ""  # the device profile used (monitor/profiles)
     interfaces: tuple[Interface, ...] = ()
+    samples: tuple[Sample, ...] = ()  # the profile's health values (schoolnet_device_* ...)
     varbinds: int = 0  # received, for the collector's own cost metrics
     requests: int = 0
-    extra: dict = field(default_factory=dict, compare=False)  # room for profile metrics

@@ -6,6 +6,7 @@ net-snmp's command-line tools, so expectations never come from our own SNMP code
 
 from __future__ import annotations
 
+import atexit
 import bz2
 import contextlib
 import os
@@ -155,7 +156,12 @@ class Snmpd:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for_agent(self.address, self.community, self.process)
+        atexit.register(stop_process, self.process)
+        try:
+            wait_for_agent(self.address, self.community, self.process)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
@@ -202,8 +208,13 @@ class Snmpsim:
                 stderr=log,
                 env=env,
             )
-        for community in self.recordings:
-            wait_for_agent(self.address, community, self.process, timeout=120)
+        atexit.register(stop_process, self.process)
+        try:
+            for community in self.recordings:
+                wait_for_agent(self.address, community, self.process, timeout=120)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:

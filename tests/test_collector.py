@@ -102,17 +102,20 @@ def collector(snmpd, snmpsim, tmp_path_factory):
             "TEST_PRIV_PASSWORD": user.priv_password,
         },
     ).start()
-    proc.wait_for(
-        lambda: (
-            proc.value("schoolnet_snmp_up", target="rtr-a") == 1
-            and proc.value("schoolnet_snmp_up", target="sw-a") == 1
-            and proc.value("schoolnet_snmp_up", target="sw-old") == 1
-            and proc.value("schoolnet_snmp_up", target="sw-dead") == 0
-            and proc.value("schoolnet_ping_up", target="ap-a") == 1
+    try:
+        proc.wait_for(
+            lambda: (
+                proc.value("schoolnet_snmp_up", target="rtr-a") == 1
+                and proc.value("schoolnet_snmp_up", target="sw-a") == 1
+                and proc.value("schoolnet_snmp_up", target="sw-old") == 1
+                and proc.value("schoolnet_snmp_up", target="sw-dead") == 0
+                and proc.value("schoolnet_ping_up", target="ap-a") == 1
+            )
         )
-    )
-    yield proc
-    assert proc.stop() == 0
+        yield proc
+    finally:
+        code = proc.stop()
+    assert code == 0
 
 
 def test_promtool_finds_nothing_to_complain_about(collector):

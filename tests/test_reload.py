@@ -51,9 +51,11 @@ def config(tmp_path):
 @pytest.fixture
 def collector(config):
     proc = CollectorProcess(config, extra_args=["--watch-interval", "300ms"]).start()
-    proc.wait_for(lambda: requests_of(proc, "t1") and requests_of(proc, "t2"))
-    yield proc
-    proc.stop()
+    try:
+        proc.wait_for(lambda: requests_of(proc, "t1") and requests_of(proc, "t2"))
+        yield proc
+    finally:
+        proc.stop()
 
 
 def test_valid_edit_on_disk_is_applied_and_unchanged_targets_keep_their_counters(collector, config):
@@ -136,7 +138,11 @@ def test_sighup_reloads(config):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_clean_shutdown(config, sig):
     proc = CollectorProcess(config).start()
-    proc.wait_for(lambda: requests_of(proc, "t1"))
+    try:
+        proc.wait_for(lambda: requests_of(proc, "t1"))
+    except BaseException:
+        proc.stop()
+        raise
     started = time.monotonic()
     assert proc.stop(sig) == 0
     assert time.monotonic() - started < 5

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from monitor.profiles import registry
+
 ROLES = ("router", "firewall", "switch", "ap", "controller", "link", "server", "other")
 
 SnmpVersion = Literal["1", "2c", "3"]
@@ -23,27 +25,9 @@ AUTH_PROTOCOLS = ("MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512")
 # the Reeder ("Cisco") key extension that Cisco and some others implement instead.
 PRIV_PROTOCOLS = ("DES", "3DES", "AES", "AES192", "AES256", "AES192C", "AES256C")
 
-# Values of `vendor:` (lowercase, as exposed in schoolnet_device_info). The device-profile issue
-# will derive this list from the profile files; until then it is the cooperative's known mix.
-KNOWN_VENDORS = (
-    "aruba",
-    "cisco",
-    "fortinet",
-    "hpe",
-    "huawei",
-    "juniper",
-    "mikrotik",
-    "netgear",
-    "opnsense",
-    "pfsense",
-    "ruckus",
-    "ubiquiti",
-    "zyxel",
-    "brocade",
-    "dell",
-    "linux",
-    "generic",
-)
+# Values of `vendor:` (lowercase, as exposed in schoolnet_device_info): every vendor a device
+# profile reports (monitor/profiles/*.yaml), so adding a profile file adds its vendor.
+KNOWN_VENDORS = registry().vendors
 
 
 @dataclass(frozen=True)

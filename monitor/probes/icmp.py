@@ -152,14 +152,22 @@ class IcmpProber:
         except OSError as exc:
             return PingRound(started, 0, (), error=str(exc))
         count = settings.count
-        rnd = _Round(icmp, address, settings.size, settings.timeout, [None] * count, count,
-                     loop.create_future())
+        rnd = _Round(
+            icmp,
+            address,
+            settings.size,
+            settings.timeout,
+            [None] * count,
+            count,
+            loop.create_future(),
+        )
         begin = loop.time()
         self._send(rnd, 0)
         for index in range(1, count):
             self._schedule(begin + index * settings.spacing, rnd, index)
-        deadline = loop.call_at(begin + (count - 1) * settings.spacing + settings.timeout,
-                                rnd.finish)
+        deadline = loop.call_at(
+            begin + (count - 1) * settings.spacing + settings.timeout, rnd.finish
+        )
         try:
             await rnd.done
         finally:

@@ -1,9 +1,16 @@
-"""One SNMP poll of a device: the system group and the interface tables.
+"""One SNMP poll of a device: the system group, the interface tables and its profile's health
+values.
 
 Columns are walked together, several per GETBULK (GETNEXT on v1 or where a device's GETBULK is
 broken), so a 48-port switch costs a handful of round trips. Counters are reported monotonic: the
 32-bit ones (ifTable octets where a device has no ifXTable, errors, discards) are unfolded across
 wraps with the previous poll, which Prometheus' rate() cannot do by itself.
+
+The device profile (monitor/profiles) is matched on the first poll and whenever sysObjectID or
+sysDescr change; its scalars ride along in the system-group GET, its columns join the interface
+walk, and label columns of other tables are fetched with one batched GET. An OID the device does
+not implement (empty walk, noSuchObject, noSuchInstance, endOfMibView) is remembered per device
+and asked again only every RECHECK_POLLS polls or after a reboot.
 """
 
 from __future__ import annotations
@@ -13,7 +20,6 @@ import time
 from dataclasses import dataclass, field
 
 from monitor.config.model import Target
-from monitor.probes import vendors
 from monitor.probes.snmp_client import (
     END_OF_MIB,
     NO_SUCH,
@@ -23,6 +29,17 @@ from monitor.probes.snmp_client import (
     SnmpError,
     SnmpStatusError,
 )
+from monitor.profiles import (
+    Data,
+    Probe,
+    Profile,
+    Registry,
+    evaluate,
+    lookup_keys,
+    model_text,
+    registry,
+)
+from monitor.profiles.values import decode_text
 from monitor.results import Interface, SnmpPoll
 
 log = logging.getLogger(__name__)
@@ -74,22 +91,10 @@ _COUNTER32 = (
 )
 _MAX_REQUESTS_PER_WALK = 2000  # a runaway agent (OIDs that never leave the table) is cut off
 _SPEED_UNKNOWN = 0xFFFFFFFF
-
-
-def decode_text(raw: object) -> str:
-    """Agents send DisplayStrings with trailing NULs, in Latin-1, or as hex; show text as text and
-    anything else as hex, never as mojibake or control characters."""
-    if not isinstance(raw, bytes):
-        return "" if raw is None or not isinstance(raw, str | int) else str(raw)
-    data = raw.rstrip(b"\x00").strip()
-    for encoding in ("utf-8", "latin-1"):
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if all(c.isprintable() or c in "\t\r\n" for c in text):
-            return text.replace("\r", "").replace("\n", " ").replace("\t", " ")
-    return data.hex(":")
+_VARBINDS_PER_BULK = 375  # at most this many varbinds asked for in one GETBULK
+RECHECK_POLLS = 10  # an OID a device lacks is asked again every this many polls
+_GET_BATCH = 32  # instances per GET when fetching label lookups
+_MODEL_ROWS = 5  # rows of a model column read to find a non-empty value
 
 
 class Walker:
@@ -119,12 +124,43 @@ class Walker:
         self.varbinds += len(vbs)
         return {oid: value for oid, value in vbs if value is not NO_SUCH}
 
+    async def get_many(self, oids: list[OID]) -> dict[OID, object]:
+        """GET of any number of instances, in batches small enough for one response."""
+        found: dict[OID, object] = {}
+        for start in range(0, len(oids), _GET_BATCH):
+            found.update(await self.get(oids[start : start + _GET_BATCH]))
+        return found
+
+    async def first_values(self, prefix: OID, rows: int) -> list[object]:
+        """Up to `rows` values under `prefix`, by GETNEXT (model and probe look-ups)."""
+        values: list[object] = []
+        cursor = prefix
+        while len(values) < rows:
+            self.requests += 1
+            try:
+                vbs = await self.client.get_next(self.endpoint, self.auth, [cursor])
+            except SnmpStatusError:
+                break  # v1 noSuchName: nothing after it
+            self.varbinds += len(vbs)
+            if not vbs:
+                break
+            oid, value = vbs[0]
+            if value is END_OF_MIB or value is NO_SUCH or oid[: len(prefix)] != prefix:
+                break
+            if oid <= cursor:
+                break
+            values.append(value)
+            cursor = oid
+        return values
+
     async def walk(self, columns: list[OID]) -> dict[OID, dict[OID, object]]:
         """{column: {row index: value}} for every column; a column the device lacks is empty."""
         table: dict[OID, dict[OID, object]] = {c: {} for c in columns}
         cursor = {c: c for c in columns}
         active = list(columns)
-        repetitions = max(1, self.max_repetitions)
+        # Keep a response about the size of the interface walk alone (15 columns x 25): many
+        # columns get fewer repetitions each, so no agent has to build a huge PDU.
+        repetitions = max(1, min(self.max_repetitions, _VARBINDS_PER_BULK // len(active or [1])))
         while active:
             if self.requests >= _MAX_REQUESTS_PER_WALK:
                 raise SnmpError(f"walk stopped after {self.requests} requests (agent loops?)")
@@ -209,18 +245,45 @@ class CounterUnwrapper:
         return state.total
 
 
-class SnmpProber:
-    """Polls devices; keeps per-device counter state between polls (forget it on removal)."""
+@dataclass
+class DeviceState:
+    """What the prober remembers about one device between polls: its profile and model (matched
+    again when sysObjectID, sysDescr or the target's `vendor:` change), and the OIDs it lacks."""
 
-    def __init__(self, client: SnmpClient | None = None) -> None:
+    match_key: tuple
+    profile: Profile
+    model: str = ""
+    polls: int = 0
+    last_uptime: float | None = None
+    absent: dict[OID, int] = field(default_factory=dict)  # OID -> poll at which to ask again
+
+    def wants(self, oid: OID) -> bool:
+        again = self.absent.get(oid)
+        return again is None or self.polls >= again
+
+    def asked(self, oid: OID, present: bool) -> None:
+        if present:
+            self.absent.pop(oid, None)
+        else:
+            self.absent[oid] = self.polls + RECHECK_POLLS
+
+
+class SnmpProber:
+    """Polls devices; keeps per-device counter state and profile state between polls (forget it
+    on removal)."""
+
+    def __init__(self, client: SnmpClient | None = None, profiles: Registry | None = None) -> None:
         self.client = client or SnmpClient()
+        self.profiles = profiles or registry()
         self._unwrappers: dict[tuple[str, str, str], CounterUnwrapper] = {}
+        self.devices: dict[tuple[str, str, str], DeviceState] = {}
 
     def close(self) -> None:
         self.client.close()
 
     def forget(self, key: tuple[str, str, str]) -> None:
         self._unwrappers.pop(key, None)
+        self.devices.pop(key, None)
 
     async def poll(self, target: Target, host: str) -> SnmpPoll:
         """Poll `target` at the resolved `host`. Never raises for device trouble: a failed poll is
@@ -231,13 +294,23 @@ class SnmpProber:
         endpoint = Endpoint(host, target.snmp_port, settings.timeout, settings.retries)
         walker = Walker(self.client, endpoint, target)
         try:
-            system = await walker.get(SYSTEM)
-            if not system:
-                raise SnmpError("agent answered but has none of the system group")
+            device, system, scalars = await self._identify(walker, target)
+            profile = device.profile
+            walker.bulk = walker.bulk and bool(profile.bulk)
             columns = INTERFACE_COLUMNS
             if walker.auth.version == "1":
                 columns = [c for c in columns if c not in _COUNTER64]
-            table = await walker.walk(columns)
+            wanted = [c for c in profile.columns if device.wants(c) and c not in columns]
+            try:
+                table = await walker.walk(columns + wanted)
+            except SnmpStatusError:
+                if not wanted:
+                    raise
+                # an agent that chokes on a vendor column still gets its interfaces polled
+                table = await walker.walk(columns)
+                table.update({c: {} for c in wanted})
+            for column in wanted:
+                device.asked(column, bool(table.get(column)))
         except SnmpError as exc:
             return SnmpPoll(
                 started,
@@ -255,6 +328,13 @@ class SnmpProber:
                 max_gap=max(3 * settings.interval, settings.interval + 60)
             )
         unwrapper.begin(started, uptime)
+        interfaces = build_interfaces({c: table[c] for c in columns}, unwrapper)
+        data = Data(
+            scalars=scalars,
+            table=table,
+            interfaces={i.index: i.name for i in interfaces},
+        )
+        samples = await self._evaluate(walker, device, data)
         object_id = system.get(SYS_OBJECT_ID)
         object_id = ".".join(map(str, object_id)) if isinstance(object_id, tuple) else ""
         return SnmpPoll(
@@ -265,11 +345,111 @@ class SnmpProber:
             sys_name=decode_text(system.get(SYS_NAME)),
             sys_descr=decode_text(system.get(SYS_DESCR)),
             sys_object_id=object_id,
-            vendor=target.vendor or vendors.vendor_of(object_id),
-            interfaces=build_interfaces(table, unwrapper),
+            vendor=target.vendor or profile.vendor,
+            model=device.model,
+            profile=profile.name,
+            interfaces=interfaces,
+            samples=tuple(samples),
             requests=walker.requests,
             varbinds=walker.varbinds,
         )
+
+    async def _identify(
+        self, walker: Walker, target: Target
+    ) -> tuple[DeviceState, dict[OID, object], dict[OID, object]]:
+        """The system group and the profile's scalars, in one GET when the profile is known."""
+        device = self.devices.get(target.key)
+        extra = [o for o in device.profile.scalars if device.wants(o)] if device else []
+        values = await walker.get(SYSTEM + extra)
+        if not any(oid in values for oid in SYSTEM):
+            raise SnmpError("agent answered but has none of the system group")
+        object_id = values.get(SYS_OBJECT_ID)
+        object_id = object_id if isinstance(object_id, tuple) else None
+        descr = decode_text(values.get(SYS_DESCR))
+        match_key = (object_id, descr, target.vendor)
+        uptime = values.get(SYS_UPTIME)
+        if device is None or device.match_key != match_key:
+            device = await self._match(walker, target, match_key)
+            extra = [o for o in device.profile.scalars if o not in values]
+            if extra:
+                values.update(await walker.get(extra))
+            self.devices[target.key] = device
+        else:
+            device.polls += 1
+            rebooted = (
+                isinstance(uptime, int)
+                and device.last_uptime is not None
+                and uptime < device.last_uptime
+            )
+            if rebooted:  # new firmware may implement what the old one lacked
+                device.absent.clear()
+                device.model = await self._model(walker, device.profile, descr)
+        device.last_uptime = uptime if isinstance(uptime, int) else None
+        for oid in extra:
+            device.asked(oid, oid in values)
+        scalars = {oid: values[oid] for oid in device.profile.scalars if oid in values}
+        return device, values, scalars
+
+    async def _match(self, walker: Walker, target: Target, match_key: tuple) -> DeviceState:
+        object_id, descr, vendor = match_key
+
+        async def probe(rule: Probe) -> bool:
+            try:
+                found = await walker.get([rule.oid])
+                values = [v for v in found.values() if decode_text(v)]
+                values = values or await walker.first_values(rule.oid, 1)
+            except SnmpError:
+                return False
+            if not values:
+                return False
+            return rule.regex is None or bool(rule.regex.search(decode_text(values[0])))
+
+        profile = await self.profiles.select(object_id, descr, vendor, probe)
+        log.debug("target %s: profile %s", "/".join(target.key), profile.name)
+        return DeviceState(match_key, profile, await self._model(walker, profile, descr))
+
+    async def _model(self, walker: Walker, profile: Profile, descr: str) -> str:
+        """The model from the profile's sources, in order; an OID that is a column (not an
+        instance) gives its first non-empty value."""
+        for source in profile.model:
+            if source.kind != "oid":
+                text = model_text(source, descr)
+            else:
+                assert source.oid is not None
+                try:
+                    found = await walker.get([source.oid])
+                    values = [v for v in found.values() if decode_text(v).strip()]
+                    if not values:  # a column rather than an instance: its first rows
+                        values = await walker.first_values(source.oid, _MODEL_ROWS)
+                except SnmpError:
+                    values = []
+                text = next((t for t in map(decode_text, values) if t.strip()), "")
+            text = " ".join(text.split())
+            if text:
+                return text
+        return ""
+
+    async def _evaluate(self, walker: Walker, device: DeviceState, data: Data) -> list:
+        """Fetch the label columns of other tables for the rows that need them, then compute the
+        samples. A failing look-up leaves labels to their fallbacks; it never fails the poll."""
+        keys = [k for k in sorted(lookup_keys(device.profile, data)) if device.wants(k[0])]
+        if keys:
+            try:
+                found = await walker.get_many([column + index for column, index in keys])
+            except SnmpError:
+                found = None
+            if found is not None:
+                present: dict[OID, bool] = {}
+                lookups = {}
+                for column, index in keys:
+                    value = found.get(column + index)
+                    present[column] = present.get(column, False) or value is not None
+                    if value is not None:
+                        lookups[(column, index)] = value
+                for column, seen in present.items():
+                    device.asked(column, seen)
+                data.lookups = lookups
+        return evaluate(device.profile, data)
 
 
 def _int(value: object) -> int | None:

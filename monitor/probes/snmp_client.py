@@ -24,24 +24,14 @@ from pysnmp.hlapi.v3arch.asyncio.auth import CommunityData, UsmUserData
 from pysnmp.hlapi.v3arch.asyncio.lcd import CommandGeneratorLcdConfigurator
 from pysnmp.hlapi.v3arch.asyncio.transport import Udp6TransportTarget, UdpTransportTarget
 from pysnmp.proto import errind, rfc1902, rfc1905
+from pysnmp.proto.api import v2c
 
 from monitor.config.model import SnmpAuth
+from monitor.probes import snmp_fastpath
+from monitor.probes.snmp_fastpath import END_OF_MIB, NO_SUCH
 
 OID = tuple[int, ...]
 
-
-class _Sentinel:
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-END_OF_MIB = _Sentinel("endOfMibView")
-NO_SUCH = _Sentinel("noSuchObject")  # noSuchObject and noSuchInstance alike
 
 _AUTH_PROTOCOLS = {
     "MD5": hlauth.USM_AUTH_HMAC96_MD5,
@@ -142,17 +132,54 @@ def _plain(value) -> object:
     """pysnmp value -> int | bytes | OID tuple | None | sentinel. The checks go by pyasn1 base
     class: every SNMP integer type (Counter32/64, Gauge32, TimeTicks, ...) is a univ.Integer and
     every string type (IpAddress, Opaque, Bits) a univ.OctetString."""
+    # The sentinels first: they derive from univ.Null, which pyasn1 derives from OctetString.
+    if isinstance(value, rfc1905.EndOfMibView):
+        return END_OF_MIB
+    if isinstance(value, rfc1905.NoSuchObject | rfc1905.NoSuchInstance):
+        return NO_SUCH
+    if isinstance(value, univ.Null):
+        return None
     if isinstance(value, univ.Integer):
         return int(value)
     if isinstance(value, univ.OctetString):
         return value.asOctets()
     if isinstance(value, univ.ObjectIdentifier):
         return tuple(value)
-    if isinstance(value, rfc1905.EndOfMibView):
-        return END_OF_MIB
-    if isinstance(value, rfc1905.NoSuchObject | rfc1905.NoSuchInstance):
-        return NO_SUCH
     return None
+
+
+def _reply(pdu) -> tuple[int, int, list[tuple[OID, object]]]:
+    """Error status, error index and plain varbinds of a response (decoded by the fast path when
+    it could, else converted from pyasn1's objects)."""
+    if not pdu:
+        return 0, 0, []
+    status = int(v2c.apiPDU.get_error_status(pdu))
+    index = int(v2c.apiPDU.get_error_index(pdu, muteErrors=True))
+    plain = snmp_fastpath.plain_varbinds(pdu)
+    if plain is None:
+        plain = [(tuple(name), _plain(value)) for name, value in v2c.apiPDU.get_varbinds(pdu)]
+    return status, index, plain
+
+
+class _Replies:
+    """Hands the response PDU to our callback as (error indication, status, index, varbinds).
+    The RFC 3413 generators keep their callback second to last in their context tuple."""
+
+    def process_response_varbinds(self, snmpEngine, sendRequestHandle, errorIndication, PDU, cbCtx):
+        callback = cbCtx[-2]
+        callback(errorIndication, *_reply(PDU))
+
+
+class _Get(_Replies, cmdgen.GetCommandGenerator):
+    pass
+
+
+class _Next(_Replies, cmdgen.NextCommandGeneratorSingleRun):
+    pass
+
+
+class _Bulk(_Replies, cmdgen.BulkCommandGeneratorSingleRun):
+    pass
 
 
 class SnmpClient:
@@ -163,9 +190,10 @@ class SnmpClient:
         self._lcd = CommandGeneratorLcdConfigurator()
         self._auth_data: dict[SnmpAuth, CommunityData | UsmUserData] = {}
         self._transports: dict[Endpoint, UdpTransportTarget | Udp6TransportTarget] = {}
-        self._get = cmdgen.GetCommandGenerator()
-        self._next = cmdgen.NextCommandGeneratorSingleRun()
-        self._bulk = cmdgen.BulkCommandGeneratorSingleRun()
+        snmp_fastpath.install()
+        self._get = _Get()
+        self._next = _Next()
+        self._bulk = _Bulk()
 
     def close(self) -> None:
         self._pool.close()
@@ -227,7 +255,7 @@ class SnmpClient:
         varbinds = [(rfc1902.ObjectName(oid), _NULL) for oid in oids]
         future = asyncio.get_running_loop().create_future()
 
-        def callback(_engine, _handle, error_indication, error_status, error_index, vbs, _ctx):
+        def callback(error_indication, error_status, error_index, vbs):
             if not future.done():
                 future.set_result((error_indication, error_status, error_index, vbs))
 
@@ -240,8 +268,8 @@ class SnmpClient:
         if error_indication:
             raise SnmpError(_explain(error_indication, auth.version))
         if error_status:
-            raise SnmpStatusError(int(error_status), int(error_index))
-        return [(tuple(name), _plain(value)) for name, value in vbs]
+            raise SnmpStatusError(error_status, error_index)
+        return vbs
 
 
 class SnmpStatusError(SnmpError):
