@@ -9,6 +9,8 @@ import sys
 BENCHMARKS = {
     "icmp": "bench.icmp",
     "snmp": "bench.snmp",
+    "fleet": "bench.fleet",
+    "exposition": "bench.exposition",
 }
 
 

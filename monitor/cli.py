@@ -12,6 +12,7 @@ from pathlib import Path
 
 from monitor import __version__, logs, os_support
 from monitor.config.loader import ConfigError, load_config, summarize
+from monitor.config.shard import parse_shard
 from monitor.units import parse_duration
 
 DEFAULT_CONFIG = "targets.yaml"
@@ -40,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="how often to look for changes of the targets file; 0 turns watching "
         "off (SIGHUP and POST /-/reload still reload) (default: %(default)s)",
+    )
+    run.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="watch only the schools of shard K of N (0 <= K < N; whole schools, stable "
+        "hashing): N collectors split a large cooperative",
     )
     _log_options(run)
 
@@ -122,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         listen = Listen.parse(args.listen)
         watch = 0.0 if args.watch_interval.strip() == "0" else parse_duration(args.watch_interval)
+        shard = parse_shard(args.shard) if args.shard else None
     except ValueError as exc:
         print(f"monitor: {exc}", file=sys.stderr)
         return 2
@@ -133,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     async def _main() -> None:
-        await Collector(config, listen, watch_interval=watch).run()
+        await Collector(config, listen, watch_interval=watch, shard=shard).run()
 
     loop = os_support.new_event_loop()
     try:

@@ -15,12 +15,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
-
 from monitor import logs, os_support
 from monitor.config.loader import ConfigError, load_config
 from monitor.config.model import Config
-from monitor.exposition import StoreCollector
+from monitor.config.shard import select_shard
+from monitor.exposition import Exposition
 from monitor.logs import event
 from monitor.probes.icmp import IcmpProber
 from monitor.probes.snmp import SnmpProber
@@ -59,8 +58,18 @@ def _digest(path: Path) -> str | None:
 
 
 class Collector:
-    def __init__(self, config: Config, listen: Listen, watch_interval: float = 2.0) -> None:
-        """`watch_interval` 0 disables watching the file (reloads then only on request)."""
+    def __init__(
+        self,
+        config: Config,
+        listen: Listen,
+        watch_interval: float = 2.0,
+        shard: tuple[int, int] | None = None,
+    ) -> None:
+        """`watch_interval` 0 disables watching the file (reloads then only on request);
+        `shard` (K, N) keeps the schools of shard K of N (see config/shard.py)."""
+        self.shard = shard
+        if shard is not None:
+            config = select_shard(config, *shard)
         self.path = Path(config.path)
         self.listen = listen
         self.watch_interval = watch_interval
@@ -68,10 +77,7 @@ class Collector:
         self.icmp = IcmpProber()
         self.snmp = SnmpProber()
         self.scheduler = Scheduler(self.store, self.icmp, self.snmp)
-        self.registry = CollectorRegistry()
-        self.registry.register(StoreCollector(self.store))
-        self.registry.register(ProcessCollector(registry=None))
-        self.registry.register(PlatformCollector(registry=None))
+        self.exposition = Exposition(self.store)
         self._initial = config
         self._digest = _digest(self.path)
         self._reload_lock = asyncio.Lock()
@@ -85,7 +91,11 @@ class Collector:
         self._check_icmp()
         self._activate(self._initial)
         self.web = WebServer(
-            self.listen.host, self.listen.port, self.registry, self.store, self._reload_from_thread
+            self.listen.host,
+            self.listen.port,
+            self.exposition,
+            self.store,
+            self._reload_from_thread,
         )
         self.web.start()
         event(

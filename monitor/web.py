@@ -14,10 +14,8 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
-
 from monitor import status_page
+from monitor.exposition import CONTENT_TYPE, Exposition
 from monitor.logs import event
 from monitor.store import ResultStore
 
@@ -34,9 +32,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
-            encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-            body = encoder(self.server.registry)
-            self._send(200, body, content_type, compress=True)
+            self._send(200, self.server.exposition.render(), CONTENT_TYPE, compress=True)
         elif path in ("/-/healthy", "/-/ready"):
             self._send(200, b"OK\n", "text/plain; charset=utf-8")
         elif path == "/":
@@ -100,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    registry: CollectorRegistry
+    exposition: Exposition
     store: ResultStore
     reload: ReloadHandler
 
@@ -114,13 +110,13 @@ class WebServer:
         self,
         host: str,
         port: int,
-        registry: CollectorRegistry,
+        exposition: Exposition,
         store: ResultStore,
         reload: ReloadHandler,
     ) -> None:
         server_class = _Server6 if ":" in host else _Server
         self.httpd = server_class((host, port), _Handler)
-        self.httpd.registry = registry
+        self.httpd.exposition = exposition
         self.httpd.store = store
         self.httpd.reload = reload
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)

@@ -160,7 +160,7 @@ def test_degrade_loses_about_the_configured_share(lab):
     lab.command("degrade", school, "--loss", "0%")
     sent = req1 - req0
     loss = 1 - (rep1 - rep0) / sent
-    assert sent >= 250
+    assert sent >= 200  # 0.3 +- 0.1 is more than 3 sigma at this many echoes
     assert 0.2 <= loss <= 0.4, (loss, sent)
 
 

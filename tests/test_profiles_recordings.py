@@ -17,11 +17,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config.model import Config, Member, School, SnmpAuth, SnmpSettings, Target
-from monitor.exposition import StoreCollector
+from monitor.exposition import Exposition
 from monitor.probes.snmp import RECHECK_POLLS, SnmpProber
 from monitor.probes.snmp_client import SnmpClient
 from monitor.profiles import registry
@@ -325,9 +324,7 @@ def _exposition(polls) -> str:
     for t in targets:
         community = next(c for c in DETECTED if c.lower() == t.id)
         store.record_snmp(t.key, polls[community][1])
-    registry_ = CollectorRegistry()
-    registry_.register(StoreCollector(store))
-    return generate_latest(registry_).decode()
+    return Exposition(store).render().decode()
 
 
 def test_exposition_has_one_label_set_per_family_and_passes_promtool(polls, tmp_path):

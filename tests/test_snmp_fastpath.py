@@ -241,3 +241,103 @@ def _poll(target):
             prober.close()
 
     return asyncio.run(run())
+
+
+@pytest.mark.parametrize("kind", ["get", "next", "bulk"])
+def test_spliced_requests_are_byte_identical_to_pyasn1s(kind):
+    """A request sent with an encoded varbind list must be exactly what pysnmp would have sent."""
+    oids = [(1, 3, 6, 1, 2, 1, 2, 2, 1, column) for column in (2, 5, 7, 8, 10)] + [
+        (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6, 4_294_967_295),
+        (1, 3, 6, 1, 4, 1, 2636, 3, 1, 13),
+    ]
+    cls = {"get": V2C.GetRequestPDU, "next": V2C.GetNextRequestPDU, "bulk": V2C.GetBulkRequestPDU}[
+        kind
+    ]
+
+    def message(pdu):
+        msg = V2C.Message()
+        V2C.apiMessage.set_defaults(msg)
+        V2C.apiMessage.set_community(msg, "fastpath")
+        V2C.apiMessage.set_pdu(msg, pdu)
+        return msg
+
+    def pdu_with(varbinds_setter):
+        pdu = cls()
+        api_pdu = V2C.apiBulkPDU if kind == "bulk" else V2C.apiPDU
+        api_pdu.set_defaults(pdu)
+        api_pdu.set_request_id(pdu, 123456)
+        if kind == "bulk":
+            V2C.apiBulkPDU.set_non_repeaters(pdu, 0)
+            V2C.apiBulkPDU.set_max_repetitions(pdu, 25)
+        varbinds_setter(pdu)
+        return pdu
+
+    plain = pdu_with(lambda pdu: V2C.apiPDU.set_varbinds(pdu, [(o, V2C.null) for o in oids]))
+    raw = pdu_with(lambda pdu: pdu.setComponentByPosition(3, snmp_fastpath.request_varbinds(oids)))
+    assert snmp_fastpath._ShimEncoder.encode(message(raw)) == encoder.encode(message(plain))
+    # and messages without our raw list are left to pyasn1 untouched
+    assert snmp_fastpath._ShimEncoder.encode(message(plain)) == encoder.encode(message(plain))
+
+
+def test_snmpv1_responses_are_left_to_pyasn1():
+    v1 = api.PROTOCOL_MODULES[api.SNMP_VERSION_1]
+    pdu = v1.GetResponsePDU()
+    v1.apiPDU.set_defaults(pdu)
+    v1.apiPDU.set_varbinds(pdu, [((1, 3, 6, 1, 2, 1, 1, 3, 0), v1.TimeTicks(42))])
+    msg = v1.Message()
+    v1.apiMessage.set_defaults(msg)
+    v1.apiMessage.set_community(msg, "x")
+    v1.apiMessage.set_pdu(msg, pdu)
+    decoded, _ = snmp_fastpath._ShimDecoder.decode(encoder.encode(msg), asn1Spec=v1.Message())
+    pdu = v1.apiMessage.get_pdu(decoded)
+    assert snmp_fastpath.plain_varbinds(pdu) is None
+    assert int(v1.apiPDU.get_varbinds(pdu)[0][1]) == 42
+
+
+def test_plaintext_v3_messages_splice_and_decode_like_pyasn1():
+    """noAuthNoPriv/authNoPriv carry the scoped PDU inside the whole message, two levels deeper
+    than a community message: both shims must find it there."""
+    from pysnmp.proto.mpmod.rfc3412 import SNMPv3Message
+
+    oids = [(1, 3, 6, 1, 2, 1, 1, 1, 0), (1, 3, 6, 1, 2, 1, 1, 5, 0)]
+
+    def v3_message(pdu):
+        msg = SNMPv3Message()
+        msg.setComponentByPosition(0, 3)
+        header = msg.setComponentByPosition(1).getComponentByPosition(1)
+        for i, value in enumerate((77, 65507, b"\x04", 3)):
+            header.setComponentByPosition(i, value)
+        msg.setComponentByPosition(2, b"params")
+        scoped = (
+            msg.setComponentByPosition(3)
+            .getComponentByPosition(3)
+            .setComponentByName("plaintext")
+            .getComponentByName("plaintext")
+        )
+        scoped.setComponentByPosition(0, b"engine")
+        scoped.setComponentByPosition(1, b"")
+        scoped.setComponentByPosition(2).getComponentByPosition(2).setComponentByType(
+            pdu.tagSet, pdu
+        )
+        return msg
+
+    def get_pdu(setter):
+        pdu = V2C.GetRequestPDU()
+        V2C.apiPDU.set_defaults(pdu)
+        V2C.apiPDU.set_request_id(pdu, 99)
+        setter(pdu)
+        return pdu
+
+    plain = v3_message(get_pdu(lambda p: V2C.apiPDU.set_varbinds(p, [(o, V2C.null) for o in oids])))
+    raw = v3_message(
+        get_pdu(lambda p: p.setComponentByPosition(3, snmp_fastpath.request_varbinds(oids)))
+    )
+    assert snmp_fastpath._ShimEncoder.encode(raw) == encoder.encode(plain)
+
+    response = V2C.ResponsePDU()
+    V2C.apiPDU.set_defaults(response)
+    V2C.apiPDU.set_varbinds(response, [(oids[1], rfc1902.OctetString(b"sw-1"))])
+    wire = encoder.encode(v3_message(response))
+    decoded, _ = snmp_fastpath._ShimDecoder.decode(wire, asn1Spec=SNMPv3Message())
+    pdu = decoded[3].getComponent()[2].getComponent()
+    assert snmp_fastpath.plain_varbinds(pdu) == [(oids[1], b"sw-1")]

@@ -526,7 +526,8 @@ class Device:
 
     # -- lab controls --
     def set_load(self, utilisation: float | None, bandwidth: float | None, now: float) -> None:
-        """Make the WAN port carry `utilisation` of the link bandwidth, flat (None: the day)."""
+        """Make the WAN port carry `utilisation` of the link's bandwidth (bytes per second, as in
+        the config model), flat; None goes back to the school day."""
         for pos, port in enumerate(self.template.ports):
             if port.kind != "wan" or not self.oper[pos]:
                 continue
@@ -539,11 +540,11 @@ class Device:
                 if utilisation is None:
                     new = flow_for(
                         f"{'/'.join(self.target.key)}/{pos}/{direction}",
-                        (bandwidth or 1e8) / 8 * 0.65 * (0.2 if direction else 1.0),
+                        (bandwidth or 1.25e7) * 0.65 * (0.2 if direction else 1.0),
                     )
                 else:
                     share = utilisation if direction == 0 else utilisation * 0.2
-                    new = _FlatFlow((bandwidth or 1e8) / 8 * share)
+                    new = _FlatFlow((bandwidth or 1.25e7) * share)
                 flows[pos] = new
                 self.offsets[(pos, direction)] = before - new.total(t, self.day_seconds)
         self.load = utilisation

@@ -64,6 +64,7 @@ class Fleet:
         log.info("lab fleet built: %d devices from %d templates", len(self.devices), len(templates))
 
     async def serve(self) -> None:
+        _allow_sockets(len(self.devices) + 256)
         for device in self.devices.values():
             target = device.target
             transport = await agent.serve(self.responder, device, target.host, target.snmp_port)
@@ -99,6 +100,18 @@ class Fleet:
             affected += children
             frontier = {t.id for t in children}
         return affected
+
+
+def _allow_sockets(needed: int) -> None:
+    """One UDP socket per agent: a fleet of thousands needs more than the default 1024 files."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not Linux
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _credentials(device: Device, target: Target) -> None:

@@ -214,6 +214,19 @@ class _CounterState:
     total: int
 
 
+UPTIME_WRAP = 2**32 / 100  # sysUpTime is 32-bit hundredths: it wraps after 497.1 days
+
+
+def uptime_dropped(before: float, after: float, elapsed: float) -> bool:
+    """True when sysUpTime went down for a reboot, not because its 32-bit counter wrapped (after
+    a wrap it reads what the old value plus the elapsed time is beyond 2^32 hundredths)."""
+    if after >= before:
+        return False
+    slack = max(30.0, 0.1 * elapsed)
+    beyond = before + elapsed - UPTIME_WRAP
+    return not (beyond >= -slack and abs(beyond - after) <= slack)
+
+
 @dataclass
 class CounterUnwrapper:
     """Turns wrapping 32-bit counters into monotonic ones across polls of one device.
@@ -229,7 +242,12 @@ class CounterUnwrapper:
 
     def begin(self, now: float, uptime: float | None) -> None:
         stale = self.last_poll is None or now - self.last_poll > self.max_gap
-        rebooted = uptime is not None and self.last_uptime is not None and uptime < self.last_uptime
+        rebooted = (
+            uptime is not None
+            and self.last_uptime is not None
+            and self.last_poll is not None
+            and uptime_dropped(self.last_uptime, uptime, now - self.last_poll)
+        )
         if stale or rebooted:
             self.states.clear()
         self.last_poll = now

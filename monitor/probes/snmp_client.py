@@ -163,7 +163,38 @@ def _reply(pdu) -> tuple[int, int, list[tuple[OID, object]]]:
 
 class _Replies:
     """Hands the response PDU to our callback as (error indication, status, index, varbinds).
-    The RFC 3413 generators keep their callback second to last in their context tuple."""
+    The RFC 3413 generators keep their callback second to last in their context tuple; requests
+    sent by `send_raw` keep it there too."""
+
+    PDU: type
+
+    def send_raw(
+        self,
+        engine,
+        target_name,
+        context_name: bytes,
+        oids: list[OID],
+        callback,
+        max_repetitions: int | None = None,
+    ) -> None:
+        """Send a request whose varbind list is encoded by the fast path (see snmp_fastpath)."""
+        pdu = self.PDU()
+        if max_repetitions is None:
+            v2c.apiPDU.set_defaults(pdu)
+        else:
+            v2c.apiBulkPDU.set_defaults(pdu)
+            v2c.apiBulkPDU.set_non_repeaters(pdu, 0)
+            v2c.apiBulkPDU.set_max_repetitions(pdu, max_repetitions)
+        pdu.setComponentByPosition(3, snmp_fastpath.request_varbinds(oids))
+        self.send_pdu(
+            engine,
+            target_name,
+            None,
+            context_name,
+            pdu,
+            self.process_response_varbinds,
+            (callback, None),
+        )
 
     def process_response_varbinds(self, snmpEngine, sendRequestHandle, errorIndication, PDU, cbCtx):
         callback = cbCtx[-2]
@@ -171,15 +202,15 @@ class _Replies:
 
 
 class _Get(_Replies, cmdgen.GetCommandGenerator):
-    pass
+    PDU = v2c.GetRequestPDU
 
 
 class _Next(_Replies, cmdgen.NextCommandGeneratorSingleRun):
-    pass
+    PDU = v2c.GetNextRequestPDU
 
 
 class _Bulk(_Replies, cmdgen.BulkCommandGeneratorSingleRun):
-    pass
+    PDU = v2c.GetBulkRequestPDU
 
 
 class SnmpClient:
@@ -202,12 +233,12 @@ class SnmpClient:
     async def get(
         self, endpoint: Endpoint, auth: SnmpAuth, oids: list[OID]
     ) -> list[tuple[OID, object]]:
-        return await self._request(self._get, endpoint, auth, oids)
+        return _one_each(oids, await self._request(self._get, endpoint, auth, oids))
 
     async def get_next(
         self, endpoint: Endpoint, auth: SnmpAuth, oids: list[OID]
     ) -> list[tuple[OID, object]]:
-        return await self._request(self._next, endpoint, auth, oids)
+        return _one_each(oids, await self._request(self._next, endpoint, auth, oids))
 
     async def get_bulk(
         self, endpoint: Endpoint, auth: SnmpAuth, oids: list[OID], max_repetitions: int
@@ -252,24 +283,35 @@ class SnmpClient:
             auth_data = self._auth_data[auth] = _auth_data(auth)
         transport = await self._transport(endpoint)
         addr_name, _ = self._lcd.configure(engine, auth_data, transport, auth.context.encode())
-        varbinds = [(rfc1902.ObjectName(oid), _NULL) for oid in oids]
         future = asyncio.get_running_loop().create_future()
 
         def callback(error_indication, error_status, error_index, vbs):
             if not future.done():
                 future.set_result((error_indication, error_status, error_index, vbs))
 
-        args = (engine, addr_name, None, auth.context.encode())
-        if max_repetitions is None:
-            generator.send_varbinds(*args, varbinds, callback)
+        context = auth.context.encode()
+        if auth.version == "1":  # pysnmp converts v1 requests from pyasn1 varbinds itself
+            varbinds = [(rfc1902.ObjectName(oid), _NULL) for oid in oids]
+            args = (engine, addr_name, None, context)
+            if max_repetitions is None:
+                generator.send_varbinds(*args, varbinds, callback)
+            else:
+                generator.send_varbinds(*args, 0, max_repetitions, varbinds, callback)
         else:
-            generator.send_varbinds(*args, 0, max_repetitions, varbinds, callback)
+            generator.send_raw(engine, addr_name, context, oids, callback, max_repetitions)
         error_indication, error_status, error_index, vbs = await future
         if error_indication:
             raise SnmpError(_explain(error_indication, auth.version))
         if error_status:
             raise SnmpStatusError(error_status, error_index)
         return vbs
+
+
+def _one_each(oids: list[OID], varbinds: list[tuple[OID, object]]) -> list[tuple[OID, object]]:
+    """GET and GETNEXT answer every requested varbind, in order (RFC 3416 4.2.1/4.2.2)."""
+    if len(varbinds) != len(oids):
+        raise SnmpError(f"malformed response: {len(varbinds)} varbinds for {len(oids)} asked")
+    return varbinds
 
 
 class SnmpStatusError(SnmpError):

@@ -1,4 +1,4 @@
-"""Reading Response-PDU varbind lists without pyasn1, inside pysnmp's own message processing.
+"""SNMP varbind lists without pyasn1, inside pysnmp's own message processing.
 
 pysnmp decodes every incoming message with pyasn1, which builds objects for every varbind, name
 and value; on a poll of a 48-port switch that decoding is most of the collector's CPU time
@@ -8,14 +8,19 @@ modules call pyasn1's `decoder.decode`, they get `_ShimDecoder.decode`. For a me
 decrypted scoped PDU) that carries a Response-PDU, the shim reads the varbind list itself with
 `decode_varbinds`, gives pyasn1 the same bytes with an *empty* varbind list to build pysnmp's
 objects from, and hangs the decoded varbinds on that empty list for the command generators of
-`snmp_client` to pick up. Anything else (reports, traps, whatever the fast reader does not fully
-accept) is decoded by pyasn1 exactly as before. tests/test_snmp_fastpath.py holds the fast reader
-to pyasn1's results on every recording and on a fuzz corpus.
+`snmp_client` to pick up. Anything else (reports, traps, SNMPv1 messages, whatever the fast
+reader does not fully accept) is decoded by pyasn1 exactly as before. tests/test_snmp_fastpath.py
+holds the fast reader to pyasn1's results on every recording and on a fuzz corpus.
+
+Requests get the mirror image: a request PDU is built with an empty `RawRequestVarBinds` that
+carries its varbind list already encoded (OIDs with NULL values), pyasn1 encodes the rest, and
+`_ShimEncoder` splices the list into the encoded PDU before pysnmp encrypts and signs the message.
 """
 
 from __future__ import annotations
 
 from pyasn1.codec.ber import decoder as pyasn1_decoder
+from pyasn1.codec.ber import encoder as pyasn1_encoder
 from pyasn1.type import univ
 from pysnmp.proto import rfc1157, rfc1905
 
@@ -169,6 +174,8 @@ def _find_response(data: bytes) -> list[tuple[int, int, int, int]] | None:
     if len(data) < 2 or data[0] != ber.SEQUENCE:
         return None
     start, end = _length(data, 1, len(data))
+    if data[start : start + 3] == b"\x02\x01\x00":
+        return None  # SNMPv1: pysnmp rebuilds the PDU as v2c from pyasn1's varbinds (rare, legacy)
     path = [(ber.SEQUENCE, 0, start, end)]
     for _depth in range(2):
         pos, found = path[-1][2], None
@@ -204,7 +211,13 @@ def _find_response(data: bytes) -> list[tuple[int, int, int, int]] | None:
 
 def _without_varbinds(data: bytes, path: list[tuple[int, int, int, int]]) -> bytes:
     """`data` with the varbind list emptied and every enclosing length rewritten."""
-    replacement = b"\x30\x00"
+    return _replace_varbinds(data, path, b"\x30\x00")
+
+
+def _replace_varbinds(
+    data: bytes, path: list[tuple[int, int, int, int]], replacement: bytes
+) -> bytes:
+    """`data` with the last TLV of `path` replaced and every enclosing length rewritten."""
     for level in range(len(path) - 2, -1, -1):
         tag, _h, start, end = path[level]
         _ctag, child_h, _cs, child_end = path[level + 1]
@@ -222,7 +235,7 @@ class RawVarBinds(rfc1905.VarBindList):
     plain: list[tuple[OID, object]]
 
 
-def _pdus_in(obj, depth: int = 3):
+def _pdus_in(obj, depth: int = 6):
     """The Response-PDU object inside what pyasn1 built (a message or a scoped PDU)."""
     if isinstance(obj, _RESPONSE_TYPES):
         return obj
@@ -270,19 +283,117 @@ class _ShimDecoder:
         return pyasn1_decoder.decode(substrate, asn1Spec=asn1Spec, **options)
 
 
+# --- requests ---------------------------------------------------------------------------------
+
+_REQUESTS = frozenset((ber.GET, ber.GET_NEXT, ber.GET_BULK))
+_encoded_oids: dict[OID, bytes] = {}
+
+
+class RawRequestVarBinds(rfc1905.VarBindList):
+    """An empty VarBindList carrying the request's varbind list, encoded (NULL values)."""
+
+    encoded: bytes
+
+
+def request_varbinds(oids: list[OID]) -> RawRequestVarBinds:
+    parts = []
+    for oid in oids:
+        encoded = _encoded_oids.get(oid)
+        if encoded is None:
+            if len(_encoded_oids) >= _OID_CACHE_LIMIT:
+                _encoded_oids.clear()
+            encoded = _encoded_oids[oid] = ber.tlv(ber.SEQUENCE, ber.oid(oid) + ber.NULL_VALUE)
+        parts.append(encoded)
+    varbinds = RawRequestVarBinds()
+    varbinds.clear()  # an empty value, not a schema: pyasn1 encodes it as 30 00
+    varbinds.encoded = b"".join(parts)
+    return varbinds
+
+
+def _raw_request_in(obj, depth: int = 6) -> RawRequestVarBinds | None:
+    if isinstance(obj, univ.Sequence) and len(obj) == 4:
+        last = obj.getComponentByPosition(3)
+        if isinstance(last, RawRequestVarBinds):
+            return last
+    if depth == 0:
+        return None
+    if isinstance(obj, univ.Choice):
+        components = [obj.getComponent()] if obj.isValue else []
+    elif isinstance(obj, univ.Sequence):
+        components = [obj.getComponentByPosition(i) for i in range(len(obj))]
+    else:
+        return None
+    for component in components:
+        found = _raw_request_in(component, depth - 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _find_request(data: bytes) -> list[tuple[int, int, int, int]] | None:
+    """Like _find_response, for the (empty) varbind list of a request PDU we encoded."""
+    if len(data) < 2 or data[0] != ber.SEQUENCE:
+        return None
+    start, end = _length(data, 1, len(data))
+    path = [(ber.SEQUENCE, 0, start, end)]
+    for _depth in range(2):
+        pos, found = path[-1][2], None
+        while pos < path[-1][3]:
+            tag = data[pos]
+            c_start, c_end = _length(data, pos + 1, path[-1][3])
+            if tag in _REQUESTS:
+                found = ("pdu", pos, c_start, c_end)
+                break
+            if tag == ber.SEQUENCE:
+                found = ("seq", pos, c_start, c_end)
+            pos = c_end
+        if found is None:
+            return None
+        kind, h, c_start, c_end = found
+        path.append((data[h], h, c_start, c_end))
+        if kind == "pdu":
+            pos = c_start
+            for _ in range(3):
+                pos = _length(data, pos + 1, c_end)[1]
+            if data[pos:c_end] != b"\x30\x00":
+                return None
+            path.append((ber.SEQUENCE, pos, pos + 2, c_end))
+            return path
+    return None
+
+
+class _ShimEncoder:
+    """Stands in for `pyasn1.codec.ber.encoder` where pysnmp encodes outgoing messages."""
+
+    @staticmethod
+    def encode(value, **options):
+        encoded = pyasn1_encoder.encode(value, **options)
+        raw = _raw_request_in(value)
+        if raw is None:
+            return encoded
+        path = _find_request(encoded)
+        if path is None:  # cannot happen for a PDU we built; refuse rather than send it empty
+            raise FastPathError("encoded request without its varbind list")
+        varbinds = bytes((ber.SEQUENCE,)) + ber.length(len(raw.encoded)) + raw.encoded
+        return _replace_varbinds(encoded, path, varbinds)
+
+
 _installed = False
 
 
 def install() -> None:
-    """Point pysnmp's message decoding at the shim (once per process)."""
+    """Point pysnmp's message decoding and encoding at the shims (once per process)."""
     global _installed
     if _installed:
         return
     from pysnmp.proto.mpmod import rfc2576, rfc3412
+    from pysnmp.proto.secmod import rfc2576 as community
     from pysnmp.proto.secmod.rfc3414 import service
 
     for module in (rfc2576, rfc3412, service):
         module.decoder = _ShimDecoder  # type: ignore[attr-defined]
+    for module in (community, service):
+        module.encoder = _ShimEncoder  # type: ignore[attr-defined]
     _installed = True
 
 

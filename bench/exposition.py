@@ -1,0 +1,291 @@
+"""Exposition: time to render /metrics for a whole fleet, ours against prometheus-client's path.
+
+    python -m bench exposition [--devices 5000] [--repeat 5]
+
+Fills a result store with a fleet's worth of results (schools of ten devices: a 48-port switch,
+a router, eight access points, plus the link) and renders it with our exposition and with the
+reference: the same families built as prometheus-client metric families and rendered by
+`generate_latest` (what the collector did before). Both outputs must parse to the same samples.
+Figures are medians of CPU time: a cold scrape (nothing rendered before) and a steady one, as
+Prometheus sees it every 30 s: every target has a new ping round since the last scrape (ping
+every 15 s) and half of the devices a new SNMP poll (every 60 s); plus gzip at the level the
+collector uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import statistics
+import time
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from monitor.config.model import Config, Member, PingSettings, School, SnmpSettings, Target
+from monitor.exposition import FAMILY, Exposition, _short
+from monitor.profiles.evaluate import Sample
+from monitor.profiles.families import FAMILIES
+from monitor.results import Interface, PingRound, SnmpPoll
+from monitor.store import ResultStore
+
+_INTERFACE_ATTRS = (
+    ("schoolnet_interface_receive_bytes_total", "in_octets"),
+    ("schoolnet_interface_transmit_bytes_total", "out_octets"),
+    ("schoolnet_interface_receive_errors_total", "in_errors"),
+    ("schoolnet_interface_transmit_errors_total", "out_errors"),
+    ("schoolnet_interface_receive_discards_total", "in_discards"),
+    ("schoolnet_interface_transmit_discards_total", "out_discards"),
+)
+
+
+def _interfaces(count: int, prefix: str, seed: int) -> tuple[Interface, ...]:
+    return tuple(
+        Interface(
+            index=i,
+            name=f"{prefix}{i}",
+            alias=f"room {i % 40}" if i % 3 else "",
+            oper_up=i % 4 != 0,
+            admin_up=True,
+            in_octets=seed * 1_000_003 + i * 7919,
+            out_octets=seed * 999_983 + i * 104_729,
+            in_errors=i % 5,
+            out_errors=0,
+            in_discards=i % 7,
+            out_discards=0,
+            speed_bytes=125_000_000.0,
+        )
+        for i in range(1, count + 1)
+    )
+
+
+def synthetic_store(devices: int) -> tuple[ResultStore, list[tuple]]:
+    """A store as a fleet's collector holds it; also returns (key, ping, poll) per target so a
+    benchmark can report new results for some of them."""
+    schools = []
+    results = []
+    now = time.time()
+    for i in range(max(1, devices // 10)):
+        targets = [
+            Target(
+                member="m",
+                school=f"s{i}",
+                id="rtr",
+                role="router",
+                host=f"10.{i}.0.1",
+                snmp=SnmpSettings(),
+            ),
+            Target(
+                member="m",
+                school=f"s{i}",
+                id="sw",
+                role="switch",
+                host=f"10.{i}.0.2",
+                snmp=SnmpSettings(),
+                parent="rtr",
+                labels=(("building", "A"),),
+            ),
+        ]
+        targets += [
+            Target(
+                member="m",
+                school=f"s{i}",
+                id=f"ap-{a}",
+                role="ap",
+                host=f"10.{i}.0.{11 + a}",
+                snmp=SnmpSettings(),
+                parent="sw",
+            )
+            for a in range(8)
+        ]
+        targets.append(
+            Target(
+                member="m",
+                school=f"s{i}",
+                id="internet",
+                role="link",
+                host=f"10.{i}.0.254",
+                ping=PingSettings(),
+                bandwidth=62_500_000.0,
+            )
+        )
+        schools.append(School(id=f"s{i}", name=f"School {i}", member="m", targets=tuple(targets)))
+        for t in targets:
+            ping = PingRound(now, 5, (0.0012, 0.0011, 0.0013, 0.0012, 0.0014))
+            poll = None
+            if t.role != "link":
+                ports, prefix = {"switch": (55, "Gi1/0/"), "router": (10, "Gi0/0/")}.get(
+                    t.role, (4, "wlan")
+                )
+                samples = [
+                    Sample("schoolnet_device_cpu_usage_ratio", (("cpu", "0"),), 0.12),
+                    Sample("schoolnet_device_memory_usage_ratio", (), 0.43),
+                    Sample("schoolnet_device_temperature_celsius", (("sensor", "chassis"),), 41.0),
+                ]
+                if t.role == "switch":
+                    samples += [
+                        Sample(
+                            "schoolnet_interface_poe_delivering",
+                            (("interface", f"Gi1/0/{p}"),),
+                            float(p % 2),
+                        )
+                        for p in range(1, 49)
+                    ]
+                if t.role == "ap":
+                    samples += [
+                        Sample("schoolnet_wireless_clients", (("radio", r),), 7.0)
+                        for r in ("2.4GHz", "5GHz")
+                    ]
+                poll = SnmpPoll(
+                    now,
+                    True,
+                    0.05,
+                    uptime_seconds=123456.7,
+                    sys_name=t.id,
+                    sys_descr="Cisco IOS Software, C9200L",
+                    vendor="cisco",
+                    model="C9200L-48P-4X",
+                    profile="cisco-ios",
+                    interfaces=_interfaces(ports, prefix, i),
+                    samples=tuple(samples),
+                )
+            results.append((t.key, ping, poll))
+    config = Config(path=Path("fleet.yaml"), members=(Member("m", "Member", tuple(schools)),))
+    store = ResultStore()
+    store.sync(config)
+    for key, ping, poll in results:
+        store.record_ping(key, ping)
+        if poll is not None:
+            store.record_snmp(key, poll)
+    return store, results
+
+
+def reference_render(store: ResultStore) -> bytes:
+    """The same samples through prometheus-client's generic path, as the collector did first."""
+    states = store.snapshot()
+    static = sorted({n for s in states for n, _ in s.target.labels})
+    base_names = ["member", "school", "target", "role", *static]
+    families: dict[str, object] = {}
+
+    def family(name: str, extra: tuple[str, ...] = ()):
+        if name not in families:
+            cls = CounterMetricFamily if FAMILY[name].type == "counter" else GaugeMetricFamily
+            metric = name[:-6] if name.endswith("_total") else name
+            families[name] = cls(metric, FAMILY[name].help, labels=base_names + list(extra))
+        return families[name]
+
+    for state in states:
+        t = state.target
+        labels = dict(t.labels)
+        base = [t.member, t.school, t.id, t.role] + [labels.get(n, "") for n in static]
+        family("schoolnet_target_info", ("name", "address", "parent")).add_metric(
+            base + [t.name or t.id, t.host, t.parent or ""], 1
+        )
+        if state.up is not None:
+            family("schoolnet_up", ("parent",)).add_metric(base + [t.parent or ""], state.up)
+        if t.role == "link" and t.bandwidth is not None:
+            via = t.via
+            family("schoolnet_link_bandwidth_bytes", ("via_target", "interface")).add_metric(
+                base + [via.target if via else "", via.interface if via else ""], t.bandwidth
+            )
+        ping = state.ping
+        if ping is not None:
+            family("schoolnet_ping_up").add_metric(base, ping.up)
+            if ping.sent:
+                family("schoolnet_ping_loss_ratio").add_metric(base, ping.loss_ratio)
+            if ping.rtt_median is not None:
+                family("schoolnet_ping_rtt_seconds").add_metric(base, ping.rtt_median)
+            if ping.jitter is not None:
+                family("schoolnet_ping_jitter_seconds").add_metric(base, ping.jitter)
+            family("schoolnet_ping_requests_total").add_metric(base, state.ping_requests_total)
+            family("schoolnet_ping_replies_total").add_metric(base, state.ping_replies_total)
+        poll = state.snmp
+        if poll is None:
+            continue
+        family("schoolnet_snmp_up").add_metric(base, poll.ok)
+        family("schoolnet_snmp_poll_duration_seconds").add_metric(base, poll.duration)
+        if not poll.ok:
+            continue
+        if poll.uptime_seconds is not None:
+            family("schoolnet_device_uptime_seconds").add_metric(base, poll.uptime_seconds)
+        family("schoolnet_device_info", ("sys_name", "sys_descr", "vendor", "model")).add_metric(
+            base + [poll.sys_name, _short(poll.sys_descr), poll.vendor, poll.model], 1
+        )
+        for sample in poll.samples:
+            spec = FAMILIES[sample.family]
+            given = dict(sample.labels)
+            family(spec.name, spec.labels).add_metric(
+                base + [given.get(n, "") for n in spec.labels], sample.value
+            )
+        for i in poll.interfaces:
+            extra = base + [i.name, i.alias]
+            if i.oper_up is not None:
+                family("schoolnet_interface_up", ("interface", "alias")).add_metric(
+                    extra, i.oper_up
+                )
+            if i.admin_up is not None:
+                family("schoolnet_interface_admin_up", ("interface", "alias")).add_metric(
+                    extra, i.admin_up
+                )
+            if i.speed_bytes is not None:
+                family("schoolnet_interface_speed_bytes", ("interface", "alias")).add_metric(
+                    extra, i.speed_bytes
+                )
+            for name, attr in _INTERFACE_ATTRS:
+                value = getattr(i, attr)
+                if value is not None:
+                    family(name, ("interface", "alias")).add_metric(extra, value)
+
+    class _Families:
+        def collect(self):
+            ordered = [families[n] for n in FAMILY if n in families]
+            return iter(ordered)
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families())
+    return generate_latest(registry)
+
+
+def _cpu(fn) -> float:
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench exposition")
+    parser.add_argument("--devices", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+    store, results = synthetic_store(args.devices)
+    exposition = Exposition(store)
+    body = exposition.render()
+    lines = body.count(b"\n")
+    cold, warm, zipped, reference = [], [], [], []
+    for r in range(args.repeat):
+        exposition = Exposition(store)  # nothing cached: every target renders
+        cold.append(_cpu(exposition.render))
+        for n, (key, ping, poll) in enumerate(results):  # what 30 s bring
+            store.record_ping(key, ping)
+            if poll is not None and n % 2 == r % 2:
+                store.record_snmp(key, dataclasses.replace(poll, duration=poll.duration + 1e-6))
+        warm.append(_cpu(exposition.render))
+        body = exposition.render()
+        zipped.append(_cpu(lambda b=body: gzip.compress(b, compresslevel=1)))
+        reference.append(_cpu(lambda: reference_render(store)))
+    cold_s, warm_s = statistics.median(cold), statistics.median(warm)
+    gzip_s, ref_s = statistics.median(zipped), statistics.median(reference)
+    print(
+        f"{args.devices} devices: {lines} lines, {len(body) / 2**20:.1f} MiB "
+        f"({len(gzip.compress(body, 1)) / 2**20:.1f} MiB gzipped)"
+    )
+    print(f"  ours, cold (every target new)   {cold_s:7.3f} CPU-s")
+    print(f"  ours, steady (30 s of results)  {warm_s:7.3f} CPU-s  (+ gzip {gzip_s:.3f})")
+    print(f"  prometheus-client generate_latest {ref_s:7.3f} CPU-s")
+    print(
+        f"RESULT exposition_seconds={warm_s + gzip_s:.3f} ratio={warm_s / ref_s:.2f} "
+        f"(warm scrape with gzip; cold {cold_s:.3f}; prometheus-client {ref_s:.3f})"
+    )
+    return 0
