@@ -1,14 +1,16 @@
 """Fleet: can one collector keep its schedule for a whole region on this machine?
 
-    python -m bench fleet [--devices 5000] [--minutes 4] [--v3] [--find-max]
+    python -m bench fleet [--devices 5000] [--minutes 4] [--v3] [--shards N] [--find-max]
 
 Builds a cooperative of schools of ten devices (an edge router, a 48-port PoE switch and eight
 access points, plus the school's link), serves it with `monitor lab --no-collector`, runs
 `monitor run` against it with the production intervals (ping every 15 s, SNMP every 60 s) and
-scrapes it every 30 s like Prometheus. After one SNMP interval of warm-up it measures, over
+scrapes it every 30 s like Prometheus. After two SNMP intervals of warm-up it measures, over
 `--minutes`: rounds skipped or late, failed polls, echo loss, the collector's CPU, its peak RSS and
 the scrape time. The fleet "holds" when no round was skipped, no poll failed for load, nothing was
-lost and RSS stayed under 1 GiB. `--find-max` grows the fleet until it no longer holds.
+lost and RSS stayed under 1 GiB. `--shards N` runs N collectors (`monitor run --shard K/N`), the
+way docs/scaling.md splits a cooperative over cores. `--find-max` grows the fleet until it no
+longer holds.
 """
 
 from __future__ import annotations
@@ -109,6 +111,15 @@ def scrape(url: str) -> Scrape:
     return Scrape(time.monotonic(), seconds, values)
 
 
+def _combined(scrapes: list[Scrape]) -> Scrape:
+    """One view of several shards: counts add up, the slowest scrape counts."""
+    values: dict[str, float] = {}
+    for s in scrapes:
+        for key, value in s.values.items():
+            values[key] = values.get(key, 0) + value
+    return Scrape(max(s.at for s in scrapes), max(s.seconds for s in scrapes), values)
+
+
 def _vm(pid: int, field: str) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -117,11 +128,11 @@ def _vm(pid: int, field: str) -> int:
     return 0
 
 
-def run_fleet(devices: int, minutes: float, v3: bool, work: Path) -> dict:
+def run_fleet(devices: int, minutes: float, v3: bool, work: Path, shards: int = 1) -> dict:
     config = work / f"fleet-{devices}.yaml"
     snmp_devices = fleet_file(config, devices, v3)
     control = work / f"lab-{devices}.sock"
-    port = _free_port()
+    ports = [_free_port() for _ in range(shards)]
     with open(work / f"lab-{devices}.log", "wb") as log:
         lab = subprocess.Popen(
             [
@@ -140,46 +151,57 @@ def run_fleet(devices: int, minutes: float, v3: bool, work: Path) -> dict:
             stdout=log,
             stderr=log,
         )
-    collector = None
+    collectors: list[subprocess.Popen] = []
     try:
         deadline = time.monotonic() + 300
         while not control.exists():
             if lab.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError((work / f"lab-{devices}.log").read_text()[-2000:])
             time.sleep(0.5)
-        with open(work / f"collector-{devices}.log", "wb") as log:
-            collector = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "monitor",
-                    "run",
-                    "--config",
-                    str(config),
-                    "--listen",
-                    f"127.0.0.1:{port}",
-                    "--log-level",
-                    "error",
-                ],
-                stdout=log,
-                stderr=log,
-            )
-        url = f"http://127.0.0.1:{port}/metrics"
-        _wait(url)
-        warmup_end = time.monotonic() + 65  # one SNMP interval: every device polled once
+        for k, port in enumerate(ports):
+            with open(work / f"collector-{devices}-{k}.log", "wb") as log:
+                collectors.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "monitor",
+                            "run",
+                            "--config",
+                            str(config),
+                            "--listen",
+                            f"127.0.0.1:{port}",
+                            "--log-level",
+                            "warning",
+                            "--shard",
+                            f"{k}/{shards}",
+                        ],
+                        stdout=log,
+                        stderr=log,
+                    )
+                )
+        urls = [f"http://127.0.0.1:{port}/metrics" for port in ports]
+        for url in urls:
+            _wait(url)
+        # Two SNMP intervals: every device identified (its first poll asks more: profile
+        # matching, model, every profile OID) and polled once more in the steady state.
+        warmup_end = time.monotonic() + 125
         while time.monotonic() < warmup_end:
-            scrape(url)
+            for url in urls:
+                scrape(url)
             time.sleep(min(30, max(0, warmup_end - time.monotonic())))
-        first = scrape(url)
-        cpu0, lab0 = proc_cpu(collector.pid), proc_cpu(lab.pid)
+        first = _combined([scrape(url) for url in urls])
+        cpu0 = sum(proc_cpu(c.pid) for c in collectors)
+        lab0 = proc_cpu(lab.pid)
         scrapes = [first]
         end = time.monotonic() + minutes * 60
         while time.monotonic() < end:
             time.sleep(min(30, max(0, end - time.monotonic())))
-            scrapes.append(scrape(url))
+            scrapes.append(_combined([scrape(url) for url in urls]))
         last = scrapes[-1]
         wall = last.at - first.at
-        cpu, lab_cpu = proc_cpu(collector.pid) - cpu0, proc_cpu(lab.pid) - lab0
+        cpu = sum(proc_cpu(c.pid) for c in collectors) - cpu0
+        lab_cpu = proc_cpu(lab.pid) - lab0
         d = {k: last.values.get(k, 0) - first.values.get(k, 0) for k in last.values}
         rounds = d.get("schoolnet_collector_schedule_delay_seconds_count{icmp}", 0) + d.get(
             "schoolnet_collector_schedule_delay_seconds_count{snmp}", 0
@@ -192,11 +214,13 @@ def run_fleet(devices: int, minutes: float, v3: bool, work: Path) -> dict:
             "devices": snmp_devices,
             "targets": snmp_devices + snmp_devices // 10,
             "protocol": "v3 authPriv" if v3 else "v2c",
+            "shards": shards,
             "wall": wall,
             "collector_cores": cpu / wall,
             "lab_cores": lab_cpu / wall,
             "skipped": d.get("schoolnet_collector_rounds_skipped_total{icmp}", 0)
             + d.get("schoolnet_collector_rounds_skipped_total{snmp}", 0),
+            "skipped_snmp": d.get("schoolnet_collector_rounds_skipped_total{snmp}", 0),
             "mean_delay": delay / rounds if rounds else 0.0,
             "rounds": rounds,
             "snmp_down": last.values.get("schoolnet_snmp_up_down", 0),
@@ -204,7 +228,7 @@ def run_fleet(devices: int, minutes: float, v3: bool, work: Path) -> dict:
             "echo_loss": 1 - d.get("schoolnet_ping_replies_total", 0) / requests
             if requests
             else 1.0,
-            "peak_rss": _vm(collector.pid, "VmHWM"),
+            "peak_rss": max(_vm(c.pid, "VmHWM") for c in collectors),
             "max_scrape": max(s.seconds for s in scrapes),
         }
         result["holds"] = (
@@ -216,8 +240,8 @@ def run_fleet(devices: int, minutes: float, v3: bool, work: Path) -> dict:
         )
         return result
     finally:
-        for process in (collector, lab):
-            if process is not None and process.poll() is None:
+        for process in (*collectors, lab):
+            if process.poll() is None:
                 process.terminate()
                 try:
                     process.wait(60)
@@ -246,12 +270,15 @@ def _wait(url: str, timeout: float = 120) -> None:
 
 def report(r: dict) -> str:
     return (
-        f"{r['devices']} devices ({r['targets']} targets, {r['protocol']}): "
+        f"{r['devices']} devices ({r['targets']} targets, {r['protocol']}, "
+        f"{r['shards']} collector process{'es' if r['shards'] > 1 else ''}): "
         f"{'HOLDS' if r['holds'] else 'DOES NOT HOLD'}; rounds {r['rounds']:.0f}, skipped "
-        f"{r['skipped']:.0f}, mean start delay {r['mean_delay'] * 1000:.1f} ms; polls failing "
+        f"{r['skipped']:.0f} ({r['skipped_snmp']:.0f} SNMP), mean start delay "
+        f"{r['mean_delay'] * 1000:.1f} ms; polls failing "
         f"{r['snmp_down']:.0f}/{r['snmp_count']:.0f}; echo loss {r['echo_loss']:.2%}; "
-        f"collector {r['collector_cores']:.2f} cores, lab {r['lab_cores']:.2f} cores; "
-        f"peak RSS {r['peak_rss'] / 2**20:.0f} MiB; slowest scrape {r['max_scrape']:.2f} s"
+        f"collectors {r['collector_cores']:.2f} cores, lab {r['lab_cores']:.2f} cores; "
+        f"peak RSS {r['peak_rss'] / 2**20:.0f} MiB per process; slowest scrape "
+        f"{r['max_scrape']:.2f} s"
     )
 
 
@@ -266,15 +293,20 @@ def main(argv: list[str]) -> int:
         help="grow the fleet by --step from --devices until it no longer holds",
     )
     parser.add_argument("--step", type=int, default=2500)
+    parser.add_argument("--keep", metavar="DIR", help="keep configs and logs in DIR")
+    parser.add_argument(
+        "--shards", type=int, default=1, help="collector processes, each `monitor run --shard K/N`"
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("the fleet lab serves SNMP on port 161 and needs root", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = Path(args.keep or tmp)
+        work.mkdir(parents=True, exist_ok=True)
         devices, best = args.devices, None
         while True:
-            result = run_fleet(devices, args.minutes, args.v3, work)
+            result = run_fleet(devices, args.minutes, args.v3, work, args.shards)
             print(report(result), flush=True)
             if result["holds"]:
                 best = result
@@ -284,7 +316,8 @@ def main(argv: list[str]) -> int:
     target = best or result
     print(
         f"RESULT fleet_devices={target['devices'] if best else 0} "
-        f"ratio={target['collector_cores']:.2f} (collector cores used at that size; holds: "
-        f"{bool(best)}, peak RSS {target['peak_rss'] / 2**20:.0f} MiB of 1024)"
+        f"ratio={target['collector_cores']:.2f} (collector cores used at that size by "
+        f"{args.shards} process(es); holds: {bool(best)}, peak RSS "
+        f"{target['peak_rss'] / 2**20:.0f} MiB of 1024)"
     )
     return 0 if best else 1

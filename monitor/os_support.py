@@ -69,7 +69,7 @@ def open_icmp_socket(family: int = socket.AF_INET) -> IcmpSocket:
             continue
         raw = kind == socket.SOCK_RAW
         sock.setblocking(False)
-        _grow_receive_buffer(sock)
+        grow_receive_buffer(sock)
         if raw:
             _filter_to_replies(sock, family)
         stamps = _enable_timestamps(sock)
@@ -96,7 +96,9 @@ def icmp_privilege_hint() -> str:
     return "Run with the privileges this OS needs for raw ICMP sockets."
 
 
-def _grow_receive_buffer(sock: socket.socket) -> None:
+def grow_receive_buffer(sock: socket.socket) -> None:
+    """Room for the replies of thousands of requests in flight while the event loop is busy:
+    the default (~200 KiB) overflows and drops them, which looks like loss on the wire."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER)
     if LINUX:  # beyond net.core.rmem_max when privileged

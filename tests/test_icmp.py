@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -130,3 +132,44 @@ def test_ipv6_loopback_in_a_namespace():
     with netns() as ns:
         out = _in_namespace(ns, 3, 1.0, "::1")
     assert len(out["rounds"][0]["rtts"]) == 3
+
+
+def test_collector_says_so_in_one_line_when_icmp_is_impossible(tmp_path):
+    """No raw socket, no datagram socket: one clear log line at start, SNMP keeps going, every
+    round reports why it failed."""
+    config = tmp_path / "targets.yaml"
+    config.write_text(
+        "defaults:\n  ping: {interval: 1s, count: 1, timeout: 300ms}\n"
+        "members:\n  - id: m\n    schools:\n      - id: s\n        targets:\n"
+        "          - {id: t, role: router, address: 127.0.0.1, snmp: false}\n")
+    with netns() as ns:
+        try:
+            run_in(ns, [sys.executable, "-m", "monitor", "run", "--config", str(config),
+                        "--listen", "127.0.0.1:9430"], drop_net_raw=True, timeout=4)
+        except subprocess.TimeoutExpired as exc:
+            log = (exc.stderr or b"").decode() if isinstance(exc.stderr, bytes) else (
+                exc.stderr or "")
+        else:
+            raise AssertionError("the collector should keep running without ICMP")
+    unavailable = [line for line in log.splitlines() if "ICMP unavailable" in line]
+    assert len(unavailable) == 1
+    assert "CAP_NET_RAW" in unavailable[0] and "ping_group_range" in unavailable[0]
+    assert "ping down" in log and "ICMP socket" in log
+
+
+def test_a_busy_event_loop_does_not_fake_loss():
+    """The loop is blocked (as by a long GC pause) when the last echo is due: it leaves late, and
+    it still gets its whole timeout instead of being counted lost."""
+
+    async def run():
+        loop = asyncio.get_running_loop()
+        prober = IcmpProber()
+        try:
+            loop.call_later(0.55, time.sleep, 1.2)  # a stall across the third echo's send time
+            return await prober.round(
+                "127.0.0.1", PingSettings(count=3, spacing=0.3, timeout=0.5, interval=10))
+        finally:
+            prober.close()
+
+    result = asyncio.run(run())
+    assert result.sent == 3 and result.received == 3

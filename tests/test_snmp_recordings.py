@@ -147,3 +147,41 @@ def test_v1_walk_of_a_recording_falls_back_to_32_bit_counters(snmpsim):
     assert result.ok, result.error
     for interface in result.interfaces:
         assert interface.in_octets == expected[interface.index]["in32"]
+
+
+def test_known_devices_are_polled_in_fewer_requests_and_re_identified_when_they_change(snmpsim):
+    """From the second poll on, the system group rides along in the walk's first GETBULK; a
+    different device answering at the same address is identified again, not read with the old
+    profile."""
+
+    def target(community: str) -> Target:
+        auth = SnmpAuth(name="sim", version="2c", community=community)
+        return Target(
+            member="m",
+            school="s",
+            id="same-key",
+            role="switch",
+            host="127.0.0.1",
+            port=snmpsim.port,
+            snmp=SnmpSettings(auth=auth, timeout=5, retries=1),
+        )
+
+    async def run():
+        prober = SnmpProber()
+        try:
+            first = await prober.poll(target("cisco-c3560"), "127.0.0.1")
+            second = await prober.poll(target("cisco-c3560"), "127.0.0.1")
+            swapped = await prober.poll(target("hpe-procurve"), "127.0.0.1")
+            return first, second, swapped
+        finally:
+            prober.close()
+
+    first, second, swapped = asyncio.run(run())
+    assert first.ok and second.ok and swapped.ok
+    assert second.requests < first.requests
+    assert second.sys_descr == first.sys_descr and second.uptime_seconds == first.uptime_seconds
+    assert [i.name for i in second.interfaces] == [i.name for i in first.interfaces]
+    assert sorted(s.family for s in second.samples) == sorted(s.family for s in first.samples)
+    assert first.vendor == "cisco" and swapped.vendor == "hpe"
+    assert swapped.profile != first.profile
+    assert {i.name for i in swapped.interfaces} != {i.name for i in first.interfaces}

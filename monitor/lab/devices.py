@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import bz2
+import dataclasses
 import functools
 import hashlib
 import os
@@ -164,7 +165,15 @@ def _oid_value(dotted: str) -> bytes:
     return ber.oid(tuple(int(x) for x in dotted.split(".")))
 
 
-def _ports(model: Model, role: str, wan: str | None) -> list[Port]:
+def _ports(model: Model, role: str, wan: str | None, core: bool = False) -> list[Port]:
+    if core:  # a core switch: the model's uplink ports, 24 of them, no access ports, no PoE
+        pattern, _count, speed = model.ports[-1] if len(model.ports) > 1 else model.ports[0]
+        model = dataclasses.replace(
+            model,
+            ports=((pattern, 24, max(speed, 10000)),),
+            descr=model.descr[-1:] if model.descr else (),
+        )
+        role = "core"
     ports: list[Port] = []
     index = 1
     number = 1  # running port number for patterns without a prefix (HPE "1".."52")
@@ -212,9 +221,15 @@ def _sys_services(role: str) -> int:
     return {"switch": 6, "router": 78, "firewall": 78, "ap": 2, "controller": 72}.get(role, 72)
 
 
-def build_template(model: Model, role: str, wan: str | None, lldp: bool) -> Template:
-    ports = _ports(model, role, wan)
-    template = Template(key=f"{model.name}/{role}/{wan}/{lldp}", model=model, ports=ports)
+def build_template(
+    model: Model, role: str, wan: str | None, lldp: bool, core: bool = False
+) -> Template:
+    """The MIB of `model` in `role`; `wan` names the router port a link is counted on, `lldp`
+    adds a neighbour (the parent) on the uplink, `core` makes a switch a core switch."""
+    ports = _ports(model, role, wan, core)
+    if core:
+        model = dataclasses.replace(model, poe=0)
+    template = Template(key=f"{model.name}/{role}/{wan}/{lldp}/{core}", model=model, ports=ports)
     e: dict[OID, bytes | Slot] = {
         _SYS + (1, 0): Slot(SYS_DESCR),
         _SYS + (2, 0): _oid_value(model.sys_object_id),

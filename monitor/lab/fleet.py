@@ -44,11 +44,12 @@ class Fleet:
                 continue
             model = model_for(target.role, target.vendor)
             via = wan.get((target.school, target.id))
-            key = (model.name, target.role, via, target.parent is not None)
+            core = target.role == "switch" and "core" in f"{target.id} {target.name or ''}".lower()
+            key = (model.name, target.role, via, target.parent is not None, core)
             template = templates.get(key)
             if template is None:
                 template = templates[key] = build_template(
-                    model, target.role, via, target.parent is not None
+                    model, target.role, via, target.parent is not None, core
                 )
             device = Device(
                 target,

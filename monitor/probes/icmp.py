@@ -64,6 +64,9 @@ class _Round:
     keys: list[tuple[str, int]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     sent: int = 0
+    attempted: int = 0  # echoes handed to the socket (sent or failed)
+    last_send: float = 0.0  # loop time of the latest send
+    deadline: asyncio.TimerHandle | None = None
 
     def answer(self, index: int, rtt: float) -> None:
         if self.rtts[index] is not None or rtt > self.timeout:
@@ -165,19 +168,31 @@ class IcmpProber:
         self._send(rnd, 0)
         for index in range(1, count):
             self._schedule(begin + index * settings.spacing, rnd, index)
-        deadline = loop.call_at(
-            begin + (count - 1) * settings.spacing + settings.timeout, rnd.finish
+        rnd.deadline = loop.call_at(
+            begin + (count - 1) * settings.spacing + settings.timeout, self._expire, rnd
         )
         try:
             await rnd.done
         finally:
-            deadline.cancel()
+            if rnd.deadline is not None:
+                rnd.deadline.cancel()
             rnd.outstanding = -1  # echoes still queued for this round are not sent
             for key in rnd.keys:
                 self._pending.pop(key, None)
         rtts = tuple(r for r in rnd.rtts if r is not None)
         error = "; ".join(dict.fromkeys(rnd.errors)) or None
         return PingRound(started, rnd.sent, rtts, error=error)
+
+    def _expire(self, rnd: _Round) -> None:
+        """The round's deadline: every echo gets its full timeout from when it actually left. An
+        echo sent late (the loop was busy when its tick came) moves the deadline with it, so a
+        busy collector never reports loss that did not happen."""
+        assert self._loop is not None
+        if rnd.attempted < len(rnd.rtts) or self._loop.time() < rnd.last_send + rnd.timeout:
+            later = max(rnd.last_send + rnd.timeout, self._loop.time() + self.tick)
+            rnd.deadline = self._loop.call_at(later, self._expire, rnd)
+            return
+        rnd.finish()
 
     def _schedule(self, when: float, rnd: _Round, index: int) -> None:
         tick = math.ceil(when / self.tick)
@@ -216,6 +231,8 @@ class IcmpProber:
         if icmp.family == socket.AF_INET:  # ICMPv6 checksums are the kernel's (pseudo-header)
             header = _HEADER.pack(kind, 0, checksum(header + payload), self._ident, seq)
         key = (address, seq)
+        rnd.attempted += 1
+        rnd.last_send = self._loop.time() if self._loop is not None else 0.0
         self._pending[key] = (rnd, index, time.time())
         try:
             icmp.sock.sendto(header + payload, (address, 0))

@@ -109,6 +109,7 @@ class Walker:
         self.max_repetitions = target.snmp.max_repetitions
         self.requests = 0
         self.varbinds = 0
+        self.found: dict[OID, object] = {}  # scalars that rode along in a walk
 
     async def get(self, oids: list[OID]) -> dict[OID, object]:
         self.requests += 1
@@ -153,22 +154,35 @@ class Walker:
             cursor = oid
         return values
 
-    async def walk(self, columns: list[OID]) -> dict[OID, dict[OID, object]]:
-        """{column: {row index: value}} for every column; a column the device lacks is empty."""
+    async def walk(
+        self, columns: list[OID], scalars: list[OID] | None = None
+    ) -> dict[OID, dict[OID, object]]:
+        """{column: {row index: value}} for every column; a column the device lacks is empty.
+
+        `scalars` (instances such as sysUpTime.0) ride along in the first GETBULK as
+        non-repeaters, each asked as GETNEXT of the OID just before it; what the device has ends
+        up in `self.found` (what it lacks is left out). One request fewer per poll."""
         table: dict[OID, dict[OID, object]] = {c: {} for c in columns}
         cursor = {c: c for c in columns}
         active = list(columns)
+        pending = list(scalars or ())
+        if pending and not self.bulk:
+            raise ValueError("scalars ride along only in GETBULK")
         # Keep a response about the size of the interface walk alone (15 columns x 25): many
         # columns get fewer repetitions each, so no agent has to build a huge PDU.
         repetitions = max(1, min(self.max_repetitions, _VARBINDS_PER_BULK // len(active or [1])))
-        while active:
+        while active or pending:
             if self.requests >= _MAX_REQUESTS_PER_WALK:
                 raise SnmpError(f"walk stopped after {self.requests} requests (agent loops?)")
             self.requests += 1
             try:
                 if self.bulk:
                     vbs = await self.client.get_bulk(
-                        self.endpoint, self.auth, [cursor[c] for c in active], repetitions
+                        self.endpoint,
+                        self.auth,
+                        [_before(o) for o in pending] + [cursor[c] for c in active],
+                        repetitions,
+                        non_repeaters=len(pending),
                     )
                 else:
                     vbs = await self.client.get_next(
@@ -183,6 +197,16 @@ class Walker:
                     continue
                 raise
             self.varbinds += len(vbs)
+            if pending:
+                if len(vbs) < len(pending):
+                    raise SnmpError("agent dropped non-repeaters from a GETBULK response")
+                for oid, (got, value) in zip(pending, vbs, strict=False):
+                    if got == oid and value is not END_OF_MIB and value is not NO_SUCH:
+                        self.found[oid] = value
+                vbs = vbs[len(pending) :]
+                pending = []
+                if not active:
+                    break
             if not vbs:
                 raise SnmpError("agent returned an empty response to a walk")
             width = len(active)
@@ -206,6 +230,14 @@ class Walker:
             if not progressed and not finished:
                 raise SnmpError("agent made no progress in a walk")
         return table
+
+
+def _before(oid: OID) -> OID:
+    """An OID whose successor is `oid` when `oid` exists: its parent for instance .0, else the
+    previous sibling's deepest possible descendant."""
+    if oid[-1] == 0:
+        return oid[:-1]
+    return (*oid[:-1], oid[-1] - 1, 0xFFFFFFFF)
 
 
 @dataclass
@@ -311,24 +343,28 @@ class SnmpProber:
         started, clock = time.time(), time.monotonic()
         endpoint = Endpoint(host, target.snmp_port, settings.timeout, settings.retries)
         walker = Walker(self.client, endpoint, target)
+        columns = INTERFACE_COLUMNS
+        if walker.auth.version == "1":
+            columns = [c for c in columns if c not in _COUNTER64]
         try:
-            device, system, scalars = await self._identify(walker, target)
+            together = await self._poll_together(walker, target, columns)
+            if together is not None:
+                device, system, scalars, table = together
+            else:
+                device, system, scalars = await self._identify(walker, target)
+                walker.bulk = walker.bulk and bool(device.profile.bulk)
+                wanted = [c for c in device.profile.columns if device.wants(c) and c not in columns]
+                try:
+                    table = await walker.walk(columns + wanted)
+                except SnmpStatusError:
+                    if not wanted:
+                        raise
+                    # an agent that chokes on a vendor column still gets its interfaces polled
+                    table = await walker.walk(columns)
+                    table.update({c: {} for c in wanted})
+                for column in wanted:
+                    device.asked(column, bool(table.get(column)))
             profile = device.profile
-            walker.bulk = walker.bulk and bool(profile.bulk)
-            columns = INTERFACE_COLUMNS
-            if walker.auth.version == "1":
-                columns = [c for c in columns if c not in _COUNTER64]
-            wanted = [c for c in profile.columns if device.wants(c) and c not in columns]
-            try:
-                table = await walker.walk(columns + wanted)
-            except SnmpStatusError:
-                if not wanted:
-                    raise
-                # an agent that chokes on a vendor column still gets its interfaces polled
-                table = await walker.walk(columns)
-                table.update({c: {} for c in wanted})
-            for column in wanted:
-                device.asked(column, bool(table.get(column)))
         except SnmpError as exc:
             return SnmpPoll(
                 started,
@@ -393,20 +429,60 @@ class SnmpProber:
                 values.update(await walker.get(extra))
             self.devices[target.key] = device
         else:
-            device.polls += 1
-            rebooted = (
-                isinstance(uptime, int)
-                and device.last_uptime is not None
-                and uptime < device.last_uptime
-            )
-            if rebooted:  # new firmware may implement what the old one lacked
-                device.absent.clear()
-                device.model = await self._model(walker, device.profile, descr)
+            await self._seen_again(walker, device, uptime, descr)
         device.last_uptime = uptime if isinstance(uptime, int) else None
         for oid in extra:
             device.asked(oid, oid in values)
         scalars = {oid: values[oid] for oid in device.profile.scalars if oid in values}
         return device, values, scalars
+
+    async def _seen_again(
+        self, walker: Walker, device: DeviceState, uptime: object, descr: str
+    ) -> None:
+        device.polls += 1
+        rebooted = (
+            isinstance(uptime, int)
+            and device.last_uptime is not None
+            and uptime < device.last_uptime
+        )
+        if rebooted:  # new firmware may implement what the old one lacked
+            device.absent.clear()
+            device.model = await self._model(walker, device.profile, descr)
+
+    async def _poll_together(
+        self, walker: Walker, target: Target, columns: list[OID]
+    ) -> tuple[DeviceState, dict[OID, object], dict[OID, object], dict] | None:
+        """A device polled before, whose profile is known: the system group and the profile's
+        scalars ride along as non-repeaters in the first GETBULK of the walk, saving the separate
+        GET of every poll. None when that does not apply (first poll, GETNEXT devices, an agent
+        that objects, a device whose identity changed): the caller then goes step by step."""
+        device = self.devices.get(target.key)
+        if device is None or not walker.bulk or not device.profile.bulk:
+            return None
+        wanted = [c for c in device.profile.columns if device.wants(c) and c not in columns]
+        extra = [o for o in device.profile.scalars if device.wants(o)]
+        try:
+            table = await walker.walk(columns + wanted, scalars=SYSTEM + extra)
+        except SnmpStatusError:
+            return None
+        values = walker.found
+        if not any(oid in values for oid in SYSTEM):
+            raise SnmpError("agent answered but has none of the system group")
+        object_id = values.get(SYS_OBJECT_ID)
+        descr = decode_text(values.get(SYS_DESCR))
+        if (object_id if isinstance(object_id, tuple) else None, descr, target.vendor) != (
+            device.match_key
+        ):
+            return None  # new firmware, new device at the address: identify it again
+        uptime = values.get(SYS_UPTIME)
+        await self._seen_again(walker, device, uptime, descr)
+        device.last_uptime = uptime if isinstance(uptime, int) else None
+        for oid in extra:
+            device.asked(oid, oid in values)
+        for column in wanted:
+            device.asked(column, bool(table.get(column)))
+        scalars = {oid: values[oid] for oid in device.profile.scalars if oid in values}
+        return device, values, scalars, table
 
     async def _match(self, walker: Walker, target: Target, match_key: tuple) -> DeviceState:
         object_id, descr, vendor = match_key

@@ -17,6 +17,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from pyasn1.type import univ
+from pysnmp.entity import config
 from pysnmp.entity.engine import SnmpEngine
 from pysnmp.entity.rfc3413 import cmdgen
 from pysnmp.hlapi.v3arch.asyncio import auth as hlauth
@@ -26,6 +27,7 @@ from pysnmp.hlapi.v3arch.asyncio.transport import Udp6TransportTarget, UdpTransp
 from pysnmp.proto import errind, rfc1902, rfc1905
 from pysnmp.proto.api import v2c
 
+from monitor import os_support
 from monitor.config.model import SnmpAuth
 from monitor.probes import snmp_fastpath
 from monitor.probes.snmp_fastpath import END_OF_MIB, NO_SUCH
@@ -176,6 +178,7 @@ class _Replies:
         oids: list[OID],
         callback,
         max_repetitions: int | None = None,
+        non_repeaters: int = 0,
     ) -> None:
         """Send a request whose varbind list is encoded by the fast path (see snmp_fastpath)."""
         pdu = self.PDU()
@@ -183,7 +186,7 @@ class _Replies:
             v2c.apiPDU.set_defaults(pdu)
         else:
             v2c.apiBulkPDU.set_defaults(pdu)
-            v2c.apiBulkPDU.set_non_repeaters(pdu, 0)
+            v2c.apiBulkPDU.set_non_repeaters(pdu, non_repeaters)
             v2c.apiBulkPDU.set_max_repetitions(pdu, max_repetitions)
         pdu.setComponentByPosition(3, snmp_fastpath.request_varbinds(oids))
         self.send_pdu(
@@ -222,6 +225,7 @@ class SnmpClient:
         self._auth_data: dict[SnmpAuth, CommunityData | UsmUserData] = {}
         self._transports: dict[Endpoint, UdpTransportTarget | Udp6TransportTarget] = {}
         snmp_fastpath.install()
+        self._tuned: set[tuple[SnmpEngine, tuple]] = set()
         self._get = _Get()
         self._next = _Next()
         self._bulk = _Bulk()
@@ -241,9 +245,26 @@ class SnmpClient:
         return _one_each(oids, await self._request(self._next, endpoint, auth, oids))
 
     async def get_bulk(
-        self, endpoint: Endpoint, auth: SnmpAuth, oids: list[OID], max_repetitions: int
+        self,
+        endpoint: Endpoint,
+        auth: SnmpAuth,
+        oids: list[OID],
+        max_repetitions: int,
+        non_repeaters: int = 0,
     ) -> list[tuple[OID, object]]:
-        return await self._request(self._bulk, endpoint, auth, oids, max_repetitions)
+        """The first `non_repeaters` OIDs are asked once (GETNEXT), the rest repeatedly."""
+        return await self._request(self._bulk, endpoint, auth, oids, max_repetitions, non_repeaters)
+
+    def _tune(self, engine: SnmpEngine, domain: tuple) -> None:
+        """Give pysnmp's one UDP socket per engine a receive buffer for a fleet's responses
+        (once its asyncio transport is connected, which happens on the first send)."""
+        carrier = config.get_transport(engine, domain)
+        sock = None
+        if carrier is not None and getattr(carrier, "transport", None) is not None:
+            sock = carrier.transport.get_extra_info("socket")
+        if sock is not None:
+            os_support.grow_receive_buffer(sock)
+            self._tuned.add((engine, domain))
 
     async def _transport(self, endpoint: Endpoint) -> UdpTransportTarget | Udp6TransportTarget:
         transport = self._transports.get(endpoint)
@@ -276,6 +297,7 @@ class SnmpClient:
         auth: SnmpAuth,
         oids: list[OID],
         max_repetitions: int | None = None,
+        non_repeaters: int = 0,
     ) -> list[tuple[OID, object]]:
         engine = self._pool.engine_for(auth)
         auth_data = self._auth_data.get(auth)
@@ -283,6 +305,8 @@ class SnmpClient:
             auth_data = self._auth_data[auth] = _auth_data(auth)
         transport = await self._transport(endpoint)
         addr_name, _ = self._lcd.configure(engine, auth_data, transport, auth.context.encode())
+        if (engine, transport.TRANSPORT_DOMAIN) not in self._tuned:
+            self._tune(engine, transport.TRANSPORT_DOMAIN)
         future = asyncio.get_running_loop().create_future()
 
         def callback(error_indication, error_status, error_index, vbs):
@@ -296,9 +320,11 @@ class SnmpClient:
             if max_repetitions is None:
                 generator.send_varbinds(*args, varbinds, callback)
             else:
-                generator.send_varbinds(*args, 0, max_repetitions, varbinds, callback)
+                generator.send_varbinds(*args, non_repeaters, max_repetitions, varbinds, callback)
         else:
-            generator.send_raw(engine, addr_name, context, oids, callback, max_repetitions)
+            generator.send_raw(
+                engine, addr_name, context, oids, callback, max_repetitions, non_repeaters
+            )
         error_indication, error_status, error_index, vbs = await future
         if error_indication:
             raise SnmpError(_explain(error_indication, auth.version))
