@@ -141,14 +141,15 @@ def test_collector_says_so_in_one_line_when_icmp_is_impossible(tmp_path):
     config.write_text(
         "defaults:\n  ping: {interval: 1s, count: 1, timeout: 300ms}\n"
         "members:\n  - id: m\n    schools:\n      - id: s\n        targets:\n"
-        "          - {id: t, role: router, address: 127.0.0.1, snmp: false}\n")
+        "          - {id: t, role: router, address: 127.0.0.1, snmp: false}\n"
+    )
     with netns() as ns:
+        command = [sys.executable, "-m", "monitor", "run", "--config", str(config)]
         try:
-            run_in(ns, [sys.executable, "-m", "monitor", "run", "--config", str(config),
-                        "--listen", "127.0.0.1:9430"], drop_net_raw=True, timeout=4)
+            run_in(ns, [*command, "--listen", "127.0.0.1:9430"], drop_net_raw=True, timeout=4)
         except subprocess.TimeoutExpired as exc:
-            log = (exc.stderr or b"").decode() if isinstance(exc.stderr, bytes) else (
-                exc.stderr or "")
+            stderr = exc.stderr or b""
+            log = stderr.decode() if isinstance(stderr, bytes) else stderr
         else:
             raise AssertionError("the collector should keep running without ICMP")
     unavailable = [line for line in log.splitlines() if "ICMP unavailable" in line]
@@ -167,7 +168,8 @@ def test_a_busy_event_loop_does_not_fake_loss():
         try:
             loop.call_later(0.55, time.sleep, 1.2)  # a stall across the third echo's send time
             return await prober.round(
-                "127.0.0.1", PingSettings(count=3, spacing=0.3, timeout=0.5, interval=10))
+                "127.0.0.1", PingSettings(count=3, spacing=0.3, timeout=0.5, interval=10)
+            )
         finally:
             prober.close()
 
