@@ -129,9 +129,10 @@ class Snmpd:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "snmpd.conf"
         lines = [
-            f"agentAddress udp:127.0.0.1:{self.port}",
+            f"agentAddress udp:127.0.0.1:{self.port},udp6:[::1]:{self.port}",
             f"[snmp] persistentDir {self.workdir / 'persist'}",
             f"rocommunity {self.community} 127.0.0.1",
+            f"rocommunity6 {self.community} ::1",
             "sysName snmpd-under-test",
             "sysLocation test lab",
         ]

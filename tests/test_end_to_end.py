@@ -18,11 +18,15 @@ from tests.prom import (
     PrometheusProcess,
     WebhookSink,
     alertmanager_test_config,
+    recorded_metrics,
     scrape_config,
     shortened_rules,
 )
+from tests.test_dashboards import EMPTY_WHEN_HEALTHY, GRAFANA_VARIABLES, queries, render
 
 SCHOOLS = ("e2e-north", "e2e-south", "e2e-west")
+DEVICES = ("rtr", "sw", "ap-1", "wlc")
+TARGETS = len(SCHOOLS) * (len(DEVICES) + 1)  # and each school's link
 
 
 def lab_file(path) -> None:
@@ -37,6 +41,7 @@ def lab_file(path) -> None:
                 - {{id: rtr, role: router, vendor: mikrotik, address: {net}.1}}
                 - {{id: sw, role: switch, vendor: hpe, address: {net}.2, parent: rtr}}
                 - {{id: ap-1, role: ap, vendor: ubiquiti, address: {net}.11, parent: sw}}
+                - {{id: wlc, role: controller, vendor: aruba, address: {net}.20, parent: sw}}
                 - id: internet
                   role: link
                   address: {net}.254
@@ -72,7 +77,8 @@ def chain(tmp_path_factory):
     try:
         lab.wait_ready()
         lab.wait_for(
-            lambda: len([v for _, v in lab.samples("schoolnet_up") if v == 1]) == 12, timeout=60
+            lambda: len([v for _, v in lab.samples("schoolnet_up") if v == 1]) == TARGETS,
+            timeout=60,
         )
         am = AlertmanagerProcess(
             work / "am",
@@ -103,11 +109,38 @@ def _firing(prometheus, **labels) -> list[dict]:
     ]
 
 
+def test_every_dashboard_panel_shows_the_lab(chain):
+    """The dashboards as a newcomer sees them on `monitor lab`: with the lab's moving counters and
+    the shipped recording rules, every panel query has data (the healthy-lab exceptions of
+    test_dashboards aside); a device-dashboard panel for at least one of a school's devices."""
+    _, prometheus, _, _ = chain
+    recorded = sorted(recorded_metrics())
+    prometheus.wait_for(lambda: all(prometheus.query(name) for name in recorded), timeout=90)
+    school = {"member": "e2e", "school": "e2e-south", **GRAFANA_VARIABLES}
+    empty = []
+    for uid in ("schoolnet-overview", "schoolnet-school"):
+        for title, ref, expr in queries(uid):
+            if (
+                not prometheus.query(render(expr, school))
+                and (uid, title) not in EMPTY_WHEN_HEALTHY
+            ):
+                empty.append(f"{uid} / {title} [{ref}]")
+    for title, ref, expr in queries("schoolnet-device"):
+        answered = [
+            device
+            for device in DEVICES
+            if prometheus.query(render(expr, {**school, "target": device}))
+        ]
+        if not answered and ("schoolnet-device", title) not in EMPTY_WHEN_HEALTHY:
+            empty.append(f"schoolnet-device / {title} [{ref}]")
+    assert empty == [], "panels without data on the lab:\n" + "\n".join(empty)
+
+
 def test_a_school_offline_is_one_page_and_comes_back(chain):
     lab, prometheus, am, sink = chain
     prometheus.wait_for(lambda: prometheus.targets_up(), timeout=30)
     # quiet before: nothing fires for any school
-    prometheus.wait_for(lambda: prometheus.value("count(schoolnet_up == 1)") == 12, timeout=30)
+    prometheus.wait_for(lambda: prometheus.value("count(schoolnet_up == 1)") == TARGETS, timeout=30)
     assert [a for a in prometheus.alerts("firing") if a["labels"].get("member") == "e2e"] == []
 
     result = lab.command("down", "e2e-north/internet")

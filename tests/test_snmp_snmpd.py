@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import pytest
@@ -20,14 +21,19 @@ IF_SPEED = "1.3.6.1.2.1.2.2.1.5"
 
 
 def _target(
-    port: int, auth: SnmpAuth, timeout: float = 1.0, retries: int = 0, **settings
+    port: int,
+    auth: SnmpAuth,
+    timeout: float = 1.0,
+    retries: int = 0,
+    host: str = "127.0.0.1",
+    **settings,
 ) -> Target:
     return Target(
         member="m",
         school="s",
         id="dev",
         role="switch",
-        host="127.0.0.1",
+        host=host,
         port=port,
         snmp=SnmpSettings(auth=auth, timeout=timeout, retries=retries, **settings),
     )
@@ -192,3 +198,25 @@ def test_failed_poll_logs_no_secret(snmpd, caplog):
     assert not result.ok
     assert "Secret-Should-Not-Leak" not in caplog.text
     assert user.priv_password not in caplog.text
+
+
+@pytest.mark.parametrize("version", ["2c", "3"])
+def test_ipv6_agent_answers_the_same_as_over_ipv4(snmpd, version):
+    """One collector socket per address family: a device on ::1 is polled like one on
+    127.0.0.1, in the same prober, v2c and v3 alike."""
+    auth = _v2c(snmpd) if version == "2c" else _v3(snmpd.user("authPriv", "SHA256", "AES"))
+
+    async def both():
+        prober = SnmpProber()
+        try:
+            four = await prober.poll(_target(snmpd.port, auth), "127.0.0.1")
+            target6 = dataclasses.replace(_target(snmpd.port, auth, host="::1"), id="dev6")
+            six = await prober.poll(target6, "::1")
+            return four, six
+        finally:
+            prober.close()
+
+    four, six = asyncio.run(both())
+    assert four.ok and six.ok, (four.error, six.error)
+    assert six.sys_name == four.sys_name == "snmpd-under-test"
+    assert six.interfaces and [i.name for i in six.interfaces] == [i.name for i in four.interfaces]

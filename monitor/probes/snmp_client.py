@@ -8,24 +8,33 @@ come back as `(oid tuple, value)` with value an int, bytes, OID tuple, None or o
 
 One engine serves every target. USM keeps one key set per user name in an engine, so auth entries
 that share a v3 user name with different passwords go to separate engines (`_EnginePool`).
+
+Targets are not entered into the engine's SNMP-TARGET-MIB (hlapi's "LCD"): requests go to the
+message dispatcher with the transport address and security parameters directly, as pysnmp's own
+command generator does after its table lookup. Each table entry cost ~4.5 ms of MIB writes, and
+every new entry made the community model rebuild its address-to-tag map from the whole table on
+the next response: thousands of targets starting together took minutes of CPU and timed out their
+own first polls. Communities and users are still configured in the engine, once per auth entry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 from dataclasses import dataclass
 
 from pyasn1.type import univ
 from pysnmp.entity import config
 from pysnmp.entity.engine import SnmpEngine
 from pysnmp.entity.rfc3413 import cmdgen
+from pysnmp.entity.rfc3413 import config as targets
 from pysnmp.hlapi.v3arch.asyncio import auth as hlauth
 from pysnmp.hlapi.v3arch.asyncio.auth import CommunityData, UsmUserData
-from pysnmp.hlapi.v3arch.asyncio.lcd import CommandGeneratorLcdConfigurator
 from pysnmp.hlapi.v3arch.asyncio.transport import Udp6TransportTarget, UdpTransportTarget
 from pysnmp.proto import errind, rfc1902, rfc1905
 from pysnmp.proto.api import v2c
+from pysnmp.proto.proxy import rfc2576
 
 from monitor import os_support
 from monitor.config.model import SnmpAuth
@@ -81,6 +90,26 @@ class Endpoint:
     port: int
     timeout: float
     retries: int
+
+
+@dataclass(frozen=True)
+class _Route:
+    """Where a request goes, as pysnmp's dispatcher takes it."""
+
+    domain: tuple[int, ...]
+    address: tuple
+    timeout: float  # seconds
+    retries: int
+
+
+@dataclass(frozen=True)
+class _Security:
+    """An auth entry as configured in one engine: what the dispatcher needs per request."""
+
+    mp_model: int
+    security_model: int
+    security_name: object
+    security_level: str
 
 
 class _EnginePool:
@@ -164,23 +193,16 @@ def _reply(pdu) -> tuple[int, int, list[tuple[OID, object]]]:
 
 
 class _Replies:
-    """Hands the response PDU to our callback as (error indication, status, index, varbinds).
-    The RFC 3413 generators keep their callback second to last in their context tuple; requests
-    sent by `send_raw` keep it there too."""
+    """Sends requests straight to the message dispatcher and hands the response PDU to our
+    callback as (error indication, status, index, varbinds). Retries and timeouts stay pysnmp's:
+    `process_response_pdu` finds the request among the generator's pending ones, as it would
+    have been registered by `CommandGenerator.send_pdu` after its target-table lookup."""
 
     PDU: type
 
-    def send_raw(
-        self,
-        engine,
-        target_name,
-        context_name: bytes,
-        oids: list[OID],
-        callback,
-        max_repetitions: int | None = None,
-        non_repeaters: int = 0,
-    ) -> None:
-        """Send a request whose varbind list is encoded by the fast path (see snmp_fastpath)."""
+    def request_pdu(
+        self, oids: list[OID], max_repetitions: int | None, non_repeaters: int, v1: bool
+    ):
         pdu = self.PDU()
         if max_repetitions is None:
             v2c.apiPDU.set_defaults(pdu)
@@ -188,15 +210,58 @@ class _Replies:
             v2c.apiBulkPDU.set_defaults(pdu)
             v2c.apiBulkPDU.set_non_repeaters(pdu, non_repeaters)
             v2c.apiBulkPDU.set_max_repetitions(pdu, max_repetitions)
-        pdu.setComponentByPosition(3, snmp_fastpath.request_varbinds(oids))
-        self.send_pdu(
+        if v1:  # converted to a v1 PDU below, which reads the varbinds as pyasn1 objects
+            v2c.apiPDU.set_varbinds(pdu, [(rfc1902.ObjectName(oid), _NULL) for oid in oids])
+        else:  # encoded by the fast path (see snmp_fastpath)
+            pdu.setComponentByPosition(3, snmp_fastpath.request_varbinds(oids))
+        return pdu
+
+    def send_to(
+        self,
+        engine: SnmpEngine,
+        route: _Route,
+        security: _Security,
+        context_name: object,
+        pdu,
+        callback,
+    ) -> None:
+        dispatcher = engine.transport_dispatcher
+        ticks = route.timeout / dispatcher.get_timer_resolution()
+        version = 0 if security.mp_model == 0 else 1
+        handle = engine.message_dispatcher.send_pdu(
             engine,
-            target_name,
+            route.domain,
+            route.address,
+            security.mp_model,
+            security.security_model,
+            security.security_name,
+            security.security_level,
             None,
             context_name,
+            version,
+            rfc2576.v2_to_v1(pdu) if version == 0 else pdu,
+            True,
+            ticks,
+            self.process_response_pdu,
+            (cmdgen.getNextHandle(), self.process_response_varbinds, (callback, None)),
+        )
+        dispatcher.job_started(id(self))
+        # the entry CommandGenerator.send_pdu makes: request, timeout, retries left, discovery
+        self._CommandGenerator__pendingReqs[handle] = (  # type: ignore[attr-defined]
+            route.domain,
+            route.address,
+            security.mp_model,
+            security.security_model,
+            security.security_name,
+            security.security_level,
+            None,
+            context_name,
+            version,
             pdu,
-            self.process_response_varbinds,
-            (callback, None),
+            ticks,
+            route.retries,
+            0,
+            0,
         )
 
     def process_response_varbinds(self, snmpEngine, sendRequestHandle, errorIndication, PDU, cbCtx):
@@ -221,10 +286,12 @@ class SnmpClient:
 
     def __init__(self) -> None:
         self._pool = _EnginePool()
-        self._lcd = CommandGeneratorLcdConfigurator()
-        self._auth_data: dict[SnmpAuth, CommunityData | UsmUserData] = {}
-        self._transports: dict[Endpoint, UdpTransportTarget | Udp6TransportTarget] = {}
+        self._security: dict[tuple[SnmpEngine, SnmpAuth], _Security] = {}
+        self._routes: dict[Endpoint, _Route] = {}
+        self._contexts: dict[tuple[SnmpEngine, str], object] = {}
+        self._principals: set[tuple[SnmpEngine, str]] = set()
         snmp_fastpath.install()
+        self._opened: set[tuple[SnmpEngine, tuple]] = set()
         self._tuned: set[tuple[SnmpEngine, tuple]] = set()
         self._get = _Get()
         self._next = _Next()
@@ -232,7 +299,12 @@ class SnmpClient:
 
     def close(self) -> None:
         self._pool.close()
-        self._transports.clear()
+        self._routes.clear()
+        self._security.clear()
+        self._principals.clear()
+        self._contexts.clear()
+        self._opened.clear()
+        self._tuned.clear()
 
     async def get(
         self, endpoint: Endpoint, auth: SnmpAuth, oids: list[OID]
@@ -266,29 +338,108 @@ class SnmpClient:
             os_support.grow_receive_buffer(sock)
             self._tuned.add((engine, domain))
 
-    async def _transport(self, endpoint: Endpoint) -> UdpTransportTarget | Udp6TransportTarget:
-        transport = self._transports.get(endpoint)
-        if transport is None:
-            try:
-                literal = ipaddress.ip_address(endpoint.host)
-            except ValueError:
-                literal = None
-            cls = (
-                Udp6TransportTarget
-                if literal is not None and literal.version == 6
-                else UdpTransportTarget
+    def _configure(self, engine: SnmpEngine, auth: SnmpAuth) -> _Security:
+        """The auth entry's community or user and its target parameters, once per engine."""
+        key = (engine, auth)
+        security = self._security.get(key)
+        if security is not None:
+            return security
+        data = _auth_data(auth)
+        # auth entries that differ only in their names share a community or user in the engine
+        principal = (engine, getattr(data, "communityIndex", None) or data.userName)
+        if principal not in self._principals:
+            self._add_principal(engine, data)
+        self._principals.add(principal)
+        params = f"p{len(self._security)}"
+        config.add_target_parameters(
+            engine, params, data.securityName, data.security_level, data.message_processing_model
+        )
+        security = _Security(*targets.get_target_parameters(engine, params))
+        self._security[key] = security
+        return security
+
+    @staticmethod
+    def _add_principal(engine: SnmpEngine, data: CommunityData | UsmUserData) -> None:
+        if isinstance(data, CommunityData):
+            config.add_v1_system(
+                engine,
+                data.communityIndex,
+                data.communityName,
+                data.contextEngineId,
+                data.context_name,
+                data.tag,
+                data.securityName,
             )
+        else:  # the pool gives each key set of a user name its own engine
+            config.add_v3_user(
+                engine,
+                data.userName,
+                data.authentication_protocol,
+                data.authentication_key,
+                data.privacy_protocol,
+                data.privacy_key,
+                securityEngineId=data.securityEngineId,
+                securityName=data.securityName,
+                authKeyType=data.authKeyType,
+                privKeyType=data.privKeyType,
+            )
+
+    def _context(self, engine: SnmpEngine, name: str) -> object:
+        context = self._contexts.get((engine, name))
+        if context is None:
+            (admin_string,) = engine.get_mib_builder().import_symbols(
+                "SNMP-FRAMEWORK-MIB", "SnmpAdminString"
+            )
+            context = self._contexts[(engine, name)] = admin_string(name.encode())
+        return context
+
+    def _open(self, engine: SnmpEngine, target: type) -> None:
+        """One client socket per engine and address family, opened on first use."""
+        key = (engine, target.TRANSPORT_DOMAIN)
+        if key not in self._opened:
+            if config.get_transport(engine, target.TRANSPORT_DOMAIN) is None:
+                transport = target.PROTO_TRANSPORT().open_client_mode()
+                config.add_transport(engine, target.TRANSPORT_DOMAIN, transport)
+            self._opened.add(key)
+
+    async def _route(self, endpoint: Endpoint) -> tuple[_Route, type]:
+        route = self._routes.get(endpoint)
+        try:
+            literal = ipaddress.ip_address(endpoint.host.split("%", 1)[0])
+        except ValueError:
+            literal = None
+        target = (
+            Udp6TransportTarget
+            if literal is not None and literal.version == 6
+            else UdpTransportTarget
+        )
+        if route is not None:
+            return route, target
+        if literal is not None:  # no resolver round trip for an address
+            family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
+            info = socket.getaddrinfo(
+                endpoint.host, endpoint.port, family, socket.SOCK_DGRAM, 0, socket.AI_NUMERICHOST
+            )
+            address = info[0][4] if literal.version == 6 else info[0][4][:2]
+        else:
             try:
-                transport = await cls.create(
+                resolved = await target.create(
                     (endpoint.host, endpoint.port),
                     timeout=endpoint.timeout,
                     retries=endpoint.retries,
                 )
             except Exception as exc:  # pysnmp wraps resolver errors in its own type
                 raise SnmpError(f"cannot resolve {endpoint.host}: {exc}") from None
-            if literal is not None:  # names are resolved again next poll, in case they move
-                self._transports[endpoint] = transport
-        return transport
+            address = resolved.transport_address
+        route = _Route(
+            target.TRANSPORT_DOMAIN,
+            target.PROTO_TRANSPORT.ADDRESS_TYPE(address),
+            endpoint.timeout,
+            endpoint.retries,
+        )
+        if literal is not None:  # names are resolved again next poll, in case they move
+            self._routes[endpoint] = route
+        return route, target
 
     async def _request(
         self,
@@ -299,32 +450,24 @@ class SnmpClient:
         max_repetitions: int | None = None,
         non_repeaters: int = 0,
     ) -> list[tuple[OID, object]]:
+        if auth.version == "1" and max_repetitions is not None:
+            raise SnmpError("GETBULK needs SNMPv2c or SNMPv3")
         engine = self._pool.engine_for(auth)
-        auth_data = self._auth_data.get(auth)
-        if auth_data is None:
-            auth_data = self._auth_data[auth] = _auth_data(auth)
-        transport = await self._transport(endpoint)
-        addr_name, _ = self._lcd.configure(engine, auth_data, transport, auth.context.encode())
-        if (engine, transport.TRANSPORT_DOMAIN) not in self._tuned:
-            self._tune(engine, transport.TRANSPORT_DOMAIN)
+        security = self._configure(engine, auth)
+        route, target = await self._route(endpoint)
+        self._open(engine, target)
         future = asyncio.get_running_loop().create_future()
 
         def callback(error_indication, error_status, error_index, vbs):
             if not future.done():
                 future.set_result((error_indication, error_status, error_index, vbs))
 
-        context = auth.context.encode()
-        if auth.version == "1":  # pysnmp converts v1 requests from pyasn1 varbinds itself
-            varbinds = [(rfc1902.ObjectName(oid), _NULL) for oid in oids]
-            args = (engine, addr_name, None, context)
-            if max_repetitions is None:
-                generator.send_varbinds(*args, varbinds, callback)
-            else:
-                generator.send_varbinds(*args, non_repeaters, max_repetitions, varbinds, callback)
-        else:
-            generator.send_raw(
-                engine, addr_name, context, oids, callback, max_repetitions, non_repeaters
-            )
+        pdu = generator.request_pdu(oids, max_repetitions, non_repeaters, auth.version == "1")
+        generator.send_to(
+            engine, route, security, self._context(engine, auth.context), pdu, callback
+        )
+        if (engine, route.domain) not in self._tuned:
+            self._tune(engine, route.domain)
         error_indication, error_status, error_index, vbs = await future
         if error_indication:
             raise SnmpError(_explain(error_indication, auth.version))
