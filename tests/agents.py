@@ -31,6 +31,18 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
         return s.getsockname()[1]
 
 
+def _loopback6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+LOOPBACK6 = _loopback6()  # snmpd also listens on [::1] where the machine has it
+
+
 @dataclass(frozen=True)
 class V3User:
     name: str
@@ -129,7 +141,8 @@ class Snmpd:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "snmpd.conf"
         lines = [
-            f"agentAddress udp:127.0.0.1:{self.port},udp6:[::1]:{self.port}",
+            f"agentAddress udp:127.0.0.1:{self.port}"
+            + (f",udp6:[::1]:{self.port}" if LOOPBACK6 else ""),
             f"[snmp] persistentDir {self.workdir / 'persist'}",
             f"rocommunity {self.community} 127.0.0.1",
             f"rocommunity6 {self.community} ::1",

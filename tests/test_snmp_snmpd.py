@@ -10,7 +10,7 @@ import pytest
 
 from monitor.config.model import SnmpAuth, SnmpSettings, Target
 from monitor.probes.snmp import SnmpProber
-from tests.agents import V3_MATRIX, Snmpd, V3User, free_port, running, snmpget, snmpwalk
+from tests.agents import LOOPBACK6, V3_MATRIX, Snmpd, V3User, free_port, running, snmpget, snmpwalk
 
 IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
 IF_HC_IN = "1.3.6.1.2.1.31.1.1.1.6"
@@ -204,6 +204,8 @@ def test_failed_poll_logs_no_secret(snmpd, caplog):
 def test_ipv6_agent_answers_the_same_as_over_ipv4(snmpd, version):
     """One collector socket per address family: a device on ::1 is polled like one on
     127.0.0.1, in the same prober, v2c and v3 alike."""
+    if not LOOPBACK6:
+        pytest.skip("this machine has no ::1 on loopback")
     auth = _v2c(snmpd) if version == "2c" else _v3(snmpd.user("authPriv", "SHA256", "AES"))
 
     async def both():
