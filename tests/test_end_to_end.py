@@ -35,6 +35,7 @@ def lab_file(path) -> None:
     schools = ""
     for n, school in enumerate(SCHOOLS):
         net = f"127.66.{n + 1}"
+        wlc = "aruba" if school == "e2e-south" else "cisco"  # the dashboards are read for south
         schools += textwrap.indent(
             textwrap.dedent(f"""\
             - id: {school}
@@ -43,7 +44,7 @@ def lab_file(path) -> None:
                 - {{id: rtr, role: router, vendor: mikrotik, address: {net}.1}}
                 - {{id: sw, role: switch, vendor: hpe, address: {net}.2, parent: rtr}}
                 - {{id: ap-1, role: ap, vendor: ubiquiti, address: {net}.11, parent: sw}}
-                - {{id: wlc, role: controller, vendor: cisco, address: {net}.20, parent: sw}}
+                - {{id: wlc, role: controller, vendor: {wlc}, address: {net}.20, parent: sw}}
                 - id: internet
                   role: link
                   address: {net}.254

@@ -220,3 +220,35 @@ def test_each_device_has_its_own_identity(lab):
         names.add(snmpget(address, cli, "1.3.6.1.2.1.1.5.0")["1.3.6.1.2.1.1.5.0"])
         macs.add(snmpget(address, ["-Ox", *cli], "1.3.6.1.2.1.2.2.1.6.1")["1.3.6.1.2.1.2.2.1.6.1"])
     assert names == {"sw-v2", "sw-v1"} and len(macs) == 2
+
+
+def test_recorded_tables_are_served_whole_or_thinned_by_rows():
+    """A controller's recording: school-sized tables (the AP table) are served as recorded; a
+    table of tens of thousands of rows (stations) keeps the same first rows in every column
+    instead of losing whole columns."""
+    import bz2
+
+    from monitor.lab import devices
+
+    source = devices.recordings_root() / "network/wifi/aruba-7210.snmprec.bz2"
+    served = devices._parse_recording(source)
+    recorded: set[tuple[int, ...]] = set()
+    with bz2.open(source, "rt", encoding="latin-1") as walk:
+        for line in walk:
+            oid = line.partition("|")[0]
+            if oid.startswith("1.3.6.1.4.1.14823.2.2.1.5."):
+                recorded.add(tuple(int(x) for x in oid.split(".")))
+    ap_table = (1, 3, 6, 1, 4, 1, 14823, 2, 2, 1, 5, 2, 1, 4, 1)
+    stations = (1, 3, 6, 1, 4, 1, 14823, 2, 2, 1, 5, 3, 1, 7, 1)
+    ap_rows = {o for o in recorded if o[: len(ap_table)] == ap_table}
+    assert ap_rows and ap_rows <= set(served)
+    assert sum(o[: len(stations)] == stations for o in recorded) > devices._BIG_TABLE
+    columns: dict[int, set[tuple[int, ...]]] = {}
+    for oid in served:
+        if oid[: len(stations)] == stations:
+            columns.setdefault(oid[len(stations)], set()).add(oid[len(stations) + 1 :])
+    assert set(columns) == {o[len(stations)] for o in recorded if o[: len(stations)] == stations}
+    rows = columns[min(columns)]  # the rows the first column lists first
+    assert len(rows) == devices._KEEP_ROWS
+    assert all(r <= rows for r in columns.values())
+    assert sum(r == rows for r in columns.values()) * 2 > len(columns)

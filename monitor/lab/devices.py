@@ -386,7 +386,7 @@ def _recording(relative: str) -> dict[OID, bytes]:
     return records
 
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # bumped when _parse_recording changes what it keeps
 
 
 def _cache_dir() -> Path:
@@ -399,38 +399,86 @@ def _parse_recording(source: Path) -> dict[OID, bytes]:
     if source.suffix == ".bz2":
         raw = bz2.decompress(raw)
     prefixes = tuple(".".join(map(str, p)) + "." for p in _RECORDED)
-    groups: dict[str, list[tuple[str, str]]] = {}
+    kept: list[tuple[list[str], str]] = []
     for line in raw.decode("latin-1").splitlines():
         if not line.startswith(prefixes):
             continue
         oid_text, sep, rest = line.partition("|")
-        if not sep:
-            continue
-        parts = oid_text.split(".", 11)
-        groups.setdefault(".".join(parts[:11]), []).append((oid_text, rest))
+        if sep:
+            kept.append((oid_text.split("."), rest))
     records: dict[OID, bytes] = {}
-    for lines in groups.values():
-        if len(lines) > _BIG_TABLE:
-            # entry-level prefix (11 arcs), column at arc 11, index after: keep the same first
-            # rows of every column (walks are sorted, so the first column lists them first)
-            tails = [o.split(".", 12)[12] if o.count(".") >= 12 else "" for o, _ in lines]
-            keep: set[str] = set()
-            for tail in tails:
-                if len(keep) >= _KEEP_ROWS:
-                    break
-                keep.add(tail)
-            lines = [line for line, tail in zip(lines, tails, strict=True) if tail in keep]
-        for oid_text, rest in lines:
-            tag_text, sep, value = rest.partition("|")
-            tag = _TAGS.get(tag_text.rstrip("x"))
-            if not sep or tag is None:  # variation modules and exotic types: not static
-                continue
-            try:
-                oid = tuple(int(x) for x in oid_text.split("."))
-                records[oid] = _encode_recorded(tag, value, tag_text.endswith("x"))
-            except (ValueError, ber.BerError):
-                continue  # anonymised or malformed values (e.g. "346288XXYYZZ")
+    for arcs, rest in _thin(kept, 7):
+        tag_text, sep, value = rest.partition("|")
+        tag = _TAGS.get(tag_text.rstrip("x"))
+        if not sep or tag is None:  # variation modules and exotic types: not static
+            continue
+        try:
+            oid = tuple(int(x) for x in arcs)
+            records[oid] = _encode_recorded(tag, value, tag_text.endswith("x"))
+        except (ValueError, ber.BerError):
+            continue  # anonymised or malformed values (e.g. "346288XXYYZZ")
     return records
+
+
+Lines = list[tuple[list[str], str]]
+
+
+def _thin(lines: Lines, depth: int, entry: bool = False) -> Lines:
+    """Lines of a sorted walk below one OID prefix of `depth` arcs, with tables bigger than a
+    school's (a controller's thousands of clients) thinned to their first _KEEP_ROWS rows.
+
+    SMI tables are `table.1.column.index`. A subtree of more than _BIG_TABLE records is split by
+    its next arc; a node whose only child is `1`, with columns below that share their indexes, is
+    a table: every column keeps the rows its first column lists first, so no column goes missing
+    and rows stay whole. A node of very many children is a one-column table: its first rows are
+    kept. Anything else is split further, and kept whole where it is no table."""
+    if len(lines) <= _BIG_TABLE:
+        return lines
+    children: dict[str, Lines] = {}
+    out: Lines = []
+    for line in lines:
+        if len(line[0]) > depth:
+            children.setdefault(line[0][depth], []).append(line)
+        else:
+            out.append(line)
+    groups = list(children.values())
+    if entry:
+        keep: set[tuple[str, ...]] = set()
+        for arcs, _ in groups[0]:
+            if len(keep) >= _KEEP_ROWS:
+                break
+            keep.add(tuple(arcs[depth + 1 :]))
+        out.extend(line for line in lines if tuple(line[0][depth + 1 :]) in keep)
+        return out
+    if list(children) == ["1"] and _columns_share_rows(groups[0], depth + 1):
+        return out + _thin(groups[0], depth + 1, entry=True)
+    if len(groups) > _KEEP_ROWS and len(lines) < 4 * len(groups):  # rows of a one-column table
+        for rows in groups[:_KEEP_ROWS]:
+            out.extend(rows)
+        return out
+    for group in groups:
+        out.extend(_thin(group, depth + 1))
+    return out
+
+
+def _columns_share_rows(lines: Lines, depth: int) -> bool:
+    """Whether the first two subtrees at arc `depth` (an entry's first columns) hold mostly the
+    same index tails: columns of one table do, a MIB's branches side by side do not."""
+    tails: dict[str, set[tuple[str, ...]]] = {}
+    for arcs, _ in lines:
+        if len(arcs) > depth:
+            if arcs[depth] not in tails and len(tails) == 2:
+                break
+            tails.setdefault(arcs[depth], set()).add(tuple(arcs[depth + 1 :]))
+    sets = list(tails.values())  # one subtree alone is no proof: it may be the entry's parent
+    both = sets[0] | sets[1] if len(sets) == 2 else set()
+    if not both or () in both:  # leaves are rows, not columns
+        return False
+    if all(tail[0] == "1" for tail in both):  # tables side by side: `1` is their entry arc
+        return False
+    if len(sets[0]) <= _KEEP_ROWS:  # nothing to thin (and scalar groups look alike)
+        return False
+    return len(sets[0] & sets[1]) * 2 > len(both)
 
 
 def _encode_recorded(tag: int, value: str, hexed: bool) -> bytes:
