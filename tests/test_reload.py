@@ -130,7 +130,8 @@ def test_sighup_reloads(config):
         targets_file(config, T1)
         proc.process.send_signal(signal.SIGHUP)
         proc.wait_for(lambda: requests_of(proc, "t2") is None)
-        assert "reason=SIGHUP" in proc.log()
+        # the new config is live before its log line is written: wait for the line too
+        proc.wait_for(lambda: "reason=SIGHUP" in proc.log())
     finally:
         proc.stop()
 

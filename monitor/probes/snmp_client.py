@@ -13,8 +13,9 @@ Targets are not entered into the engine's SNMP-TARGET-MIB (hlapi's "LCD"): reque
 message dispatcher with the transport address and security parameters directly, as pysnmp's own
 command generator does after its table lookup. Each table entry cost ~4.5 ms of MIB writes, and
 every new entry made the community model rebuild its address-to-tag map from the whole table on
-the next response: thousands of targets starting together took minutes of CPU and timed out their
-own first polls. Communities and users are still configured in the engine, once per auth entry.
+the next response: thousands of targets starting together kept a core busy for over a minute and
+timed out their own first polls. Communities and users are still configured in the engine, once
+per auth entry.
 """
 
 from __future__ import annotations
