@@ -1,9 +1,9 @@
 """The whole chain on loopback: lab -> collector -> Prometheus (shipped rules, `for:` shortened in a
 test copy) -> Alertmanager (shipped routing and inhibition) -> a webhook sink.
 
-A school loses its internet link: SchoolLinkDown pages for that school, the devices behind the
-link are suppressed instead of paging one by one, other schools stay quiet, and bringing the link
-back resolves it.
+Before anything breaks, every dashboard panel reads the lab through Prometheus. Then a school loses
+its internet link: SchoolLinkDown pages for that school, the devices behind the link are suppressed
+instead of paging one by one, other schools stay quiet, and bringing the link back resolves it.
 """
 
 from __future__ import annotations
