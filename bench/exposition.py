@@ -25,20 +25,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from monitor.config.model import Config, Member, PingSettings, School, SnmpSettings, Target
-from monitor.exposition import FAMILY, Exposition, _short
+from monitor.exposition import _INTERFACE_COUNTERS, FAMILY, Exposition, _short
 from monitor.profiles.evaluate import Sample
 from monitor.profiles.families import FAMILIES
 from monitor.results import Interface, PingRound, SnmpPoll
 from monitor.store import ResultStore
-
-_INTERFACE_ATTRS = (
-    ("schoolnet_interface_receive_bytes_total", "in_octets"),
-    ("schoolnet_interface_transmit_bytes_total", "out_octets"),
-    ("schoolnet_interface_receive_errors_total", "in_errors"),
-    ("schoolnet_interface_transmit_errors_total", "out_errors"),
-    ("schoolnet_interface_receive_discards_total", "in_discards"),
-    ("schoolnet_interface_transmit_discards_total", "out_discards"),
-)
 
 
 def _interfaces(count: int, prefix: str, seed: int) -> tuple[Interface, ...]:
@@ -233,7 +224,7 @@ def reference_render(store: ResultStore) -> bytes:
                 family("schoolnet_interface_speed_bytes", ("interface", "alias")).add_metric(
                     extra, i.speed_bytes
                 )
-            for name, attr in _INTERFACE_ATTRS:
+            for name, attr in _INTERFACE_COUNTERS:
                 value = getattr(i, attr)
                 if value is not None:
                     family(name, ("interface", "alias")).add_metric(extra, value)

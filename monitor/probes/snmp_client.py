@@ -229,17 +229,21 @@ class _Replies:
         dispatcher = engine.transport_dispatcher
         ticks = route.timeout / dispatcher.get_timer_resolution()
         version = 0 if security.mp_model == 0 else 1
-        handle = engine.message_dispatcher.send_pdu(
-            engine,
+        # what the dispatcher takes and what CommandGenerator.send_pdu files for a retry begin alike
+        common = (
             route.domain,
             route.address,
             security.mp_model,
             security.security_model,
             security.security_name,
             security.security_level,
-            None,
+            None,  # contextEngineId: the agent's own
             context_name,
             version,
+        )
+        handle = engine.message_dispatcher.send_pdu(
+            engine,
+            *common,
             rfc2576.v2_to_v1(pdu) if version == 0 else pdu,
             True,
             ticks,
@@ -247,17 +251,9 @@ class _Replies:
             (cmdgen.getNextHandle(), self.process_response_varbinds, (callback, None)),
         )
         dispatcher.job_started(id(self))
-        # the entry CommandGenerator.send_pdu makes: request, timeout, retries left, discovery
+        # the entry CommandGenerator.send_pdu makes: request, timeout, retries, retries used
         self._CommandGenerator__pendingReqs[handle] = (  # type: ignore[attr-defined]
-            route.domain,
-            route.address,
-            security.mp_model,
-            security.security_model,
-            security.security_name,
-            security.security_level,
-            None,
-            context_name,
-            version,
+            *common,
             pdu,
             ticks,
             route.retries,

@@ -235,12 +235,12 @@ class RawVarBinds(rfc1905.VarBindList):
     plain: list[tuple[OID, object]]
 
 
-def _pdus_in(obj, depth: int = 6):
-    """The Response-PDU object inside what pyasn1 built (a message or a scoped PDU)."""
-    if isinstance(obj, _RESPONSE_TYPES):
-        return obj
-    if depth == 0:
-        return None
+def _find(obj, wanted, depth: int = 6):
+    """The first object inside what pyasn1 built (a message or a scoped PDU) for which
+    `wanted(obj)` gives something, searched a few levels deep; None if none."""
+    found = wanted(obj)
+    if found is not None or depth == 0:
+        return found
     if isinstance(obj, univ.Choice):
         components = [obj.getComponent()] if obj.isValue else []
     elif isinstance(obj, univ.Sequence):
@@ -248,10 +248,15 @@ def _pdus_in(obj, depth: int = 6):
     else:
         return None
     for component in components:
-        found = _pdus_in(component, depth - 1)
+        found = _find(component, wanted, depth - 1)
         if found is not None:
             return found
     return None
+
+
+def _pdus_in(obj):
+    """The Response-PDU object inside what pyasn1 built."""
+    return _find(obj, lambda o: o if isinstance(o, _RESPONSE_TYPES) else None)
 
 
 class _ShimDecoder:
@@ -310,24 +315,15 @@ def request_varbinds(oids: list[OID]) -> RawRequestVarBinds:
     return varbinds
 
 
-def _raw_request_in(obj, depth: int = 6) -> RawRequestVarBinds | None:
-    if isinstance(obj, univ.Sequence) and len(obj) == 4:
-        last = obj.getComponentByPosition(3)
-        if isinstance(last, RawRequestVarBinds):
-            return last
-    if depth == 0:
+def _raw_request_in(obj) -> RawRequestVarBinds | None:
+    def raw(o):
+        if isinstance(o, univ.Sequence) and len(o) == 4:
+            last = o.getComponentByPosition(3)
+            if isinstance(last, RawRequestVarBinds):
+                return last
         return None
-    if isinstance(obj, univ.Choice):
-        components = [obj.getComponent()] if obj.isValue else []
-    elif isinstance(obj, univ.Sequence):
-        components = [obj.getComponentByPosition(i) for i in range(len(obj))]
-    else:
-        return None
-    for component in components:
-        found = _raw_request_in(component, depth - 1)
-        if found is not None:
-            return found
-    return None
+
+    return _find(obj, raw)
 
 
 def _find_request(data: bytes) -> list[tuple[int, int, int, int]] | None:
