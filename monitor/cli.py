@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
 from monitor import __version__, logs, os_support
+from monitor.config.environ import RecordingEnviron, missing_line, other_problems
 from monitor.config.loader import ConfigError, load_config, summarize
 from monitor.config.shard import parse_shard
 from monitor.units import parse_duration
 
 DEFAULT_CONFIG = "targets.yaml"
 DEFAULT_LISTEN = "127.0.0.1:9430"
+# `monitor run`'s config path when --config is absent (systemd's EnvironmentFile, containers).
+CONFIG_VARIABLE = "SCHOOLNET_CONFIG"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,7 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="probe every target and serve /metrics")
-    run.add_argument("--config", default=DEFAULT_CONFIG, help="targets file (default: %(default)s)")
+    run.add_argument(
+        "--config",
+        default=None,
+        help=f"targets file (default: ${CONFIG_VARIABLE}, else {DEFAULT_CONFIG})",
+    )
     run.add_argument(
         "--listen",
         default=DEFAULT_LISTEN,
@@ -133,10 +141,16 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"monitor: {exc}", file=sys.stderr)
         return 2
+    path = Path(args.config or os.environ.get(CONFIG_VARIABLE) or DEFAULT_CONFIG)
+    environ = RecordingEnviron(os.environ)
     try:
-        config = load_config(Path(args.config))
+        config = load_config(path, environ)
     except ConfigError as exc:
-        for problem in exc.problems:
+        problems = exc.problems
+        if missing := environ.missing():
+            print(missing_line(missing, str(path)), file=sys.stderr)
+            problems = other_problems(problems, missing)
+        for problem in problems:
             print(problem, file=sys.stderr)
         return 1
 
