@@ -1,4 +1,4 @@
-"""Which `${NAME}` variables a rejected targets.yaml lacked, so `monitor run` can say it in one line.
+"""Which `${NAME}` variables a rejected targets.yaml lacked, for `monitor run` to name in one line.
 
 A collector started by systemd or compose with a forgotten secret otherwise prints one problem per
 reference (and a second kind of message for an empty value); the operator needs the names to fill
