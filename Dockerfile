@@ -1,6 +1,7 @@
 # The schoolnet-monitor collector (`monitor run`), built by docker-compose.yml (service collector).
 # docs/deploy.md explains the stack; tests/test_compose.py checks this file statically.
-FROM python:3.11-slim
+# Pinned exactly (Debian 12 "bookworm", like the servers the docs install on); raise deliberately.
+FROM python:3.11.13-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -23,17 +24,19 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 # Only what `pip install .` needs (.dockerignore keeps everything else out of the build context).
+# constraints.txt pins pysnmp and pyasn1, whose internals the SNMP fast path uses.
 WORKDIR /src
-COPY pyproject.toml README.md LICENSE ./
+COPY pyproject.toml README.md LICENSE constraints.txt ./
 COPY monitor ./monitor
-RUN pip install . \
+RUN pip install -c constraints.txt . \
     && rm -rf /src
 
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin schoolnet
 USER 10001:10001
 WORKDIR /
 
-# /metrics, /-/healthy, /-/reload and the status page. targets.yaml is mounted, not baked in: the
-# collector re-reads it when it changes.
+# /metrics, /-/healthy, /-/reload, /runbooks and the status page. targets.yaml is mounted, not
+# baked in: the collector re-reads it when it changes. docker-compose.yml appends
+# `--web.config.file` (TLS and basic auth) as the service's command.
 EXPOSE 9430
 ENTRYPOINT ["monitor", "run", "--config", "/etc/schoolnet/targets.yaml", "--listen", "0.0.0.0:9430"]

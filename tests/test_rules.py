@@ -42,7 +42,9 @@ PRODUCT_ALERTS = {
 # Inhibition-only alerts (severity none, never notified).
 INHIBITION_ALERTS = {"ParentDown"}
 COLLECTOR_ALERTS = {"CollectorDown", "CollectorConfigReloadFailed"}
-RUNBOOK_PREFIX = "https://github.com/kien-schoolnet/schoolnet-monitor/blob/main/docs/runbooks.md#"
+# runbook_url: the deployment's base URL (Prometheus' external label runbook_base_url, see
+# prometheus.yml), else the collector's own /runbooks page; one anchor per alert.
+RUNBOOK_URL = '{{ or $externalLabels.runbook_base_url "http://localhost:9430/runbooks" }}#'
 RUNBOOKS = REPO / "docs" / "runbooks.md"
 
 
@@ -78,6 +80,14 @@ def test_collector_scrape_settings():
     assert set(jobs) == {"schoolnet", "prometheus", "alertmanager"}
     collector = jobs["schoolnet"]
     assert collector["static_configs"] == [{"targets": ["collector:9430"]}]
+    # TLS with basic auth (test_scrape_tls.py scrapes a real TLS endpoint with these settings)
+    assert collector["scheme"] == "https"
+    assert collector["basic_auth"]["username"] == "prometheus"
+    assert collector["basic_auth"]["password_file"].startswith("/etc/prometheus/secrets/")
+    assert collector["tls_config"]["ca_file"].startswith("/etc/prometheus/secrets/")
+    assert config["global"]["external_labels"] == {
+        "runbook_base_url": "${SCHOOLNET_RUNBOOK_BASE_URL}"
+    }
     assert parse_duration(collector["scrape_interval"]) == 30
     assert parse_duration(collector["scrape_timeout"]) == 25
     assert config["rule_files"] == ["rules/*.yml"]
@@ -121,7 +131,7 @@ def test_every_alert_has_labels_annotations_and_a_runbook_section():
             assert severity in {"critical", "warning", "info"}, name
         assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}, name
         url = rule["annotations"]["runbook_url"]
-        assert url == RUNBOOK_PREFIX + name.lower(), name
+        assert url == RUNBOOK_URL + name.lower(), name
         assert name.lower() in anchors, f"docs/runbooks.md has no section '## {name}'"
         description = rule["annotations"]["description"]
         if name not in COLLECTOR_ALERTS:
