@@ -246,6 +246,8 @@ def test_prometheus_scrapes_the_collector_over_tls_with_the_mounted_secrets():
     web_config = args[args.index("--web.config.file") + 1]
     assert host_path("collector", web_config).parent == host_path("collector", "/etc/schoolnet/tls")
     assert unknown_run_args(args[2:]) == []
+    # POST /-/reload, which docs/deploy.md offers, exists only with the lifecycle endpoints on
+    assert "--web.enable-lifecycle" in args and "/-/reload" in DEPLOY_DOC.read_text()
 
 
 def test_the_collector_secrets_example_checks_the_shipped_targets_yaml(tmp_path):
