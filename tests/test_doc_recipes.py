@@ -12,8 +12,11 @@ config`, and a scrape job must reach the collectors its compose recipe defines.
 from __future__ import annotations
 
 import copy
+import os
 import re
+import shutil
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -200,3 +203,48 @@ def test_prometheus_fragment_passes_promtool_in_the_shipped_config(name, fragmen
         ["promtool", "check", "config", "--syntax-only", str(path)], capture_output=True, text=True
     )
     assert result.returncode == 0, name + result.stdout + result.stderr
+
+
+def docs_sh_block(heading: str) -> str:
+    text = (DOCS / "deploy.md").read_text()
+    section = text[text.index(heading) :]
+    return re.search(r"^```sh\n(.*?)^```$", section, re.M | re.S)[1]
+
+
+def test_the_start_commands_make_every_file_the_stack_mounts(tmp_path):
+    """docs/deploy.md's "Start" and TLS commands, run in a copy of the checkout with the
+    configuration directory in a temporary place, leave nothing the compose file needs missing."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(REPO / "deploy", checkout / "deploy")
+    shutil.copytree(REPO / "dashboards", checkout / "dashboards")
+    (checkout / "monitor" / "examples").mkdir(parents=True)
+    shutil.copy(REPO / "monitor/examples/targets.yaml", checkout / "monitor/examples")
+    shutil.copy(REPO / "docker-compose.yml", checkout)
+    config_dir = tmp_path / "config"
+    start = docs_sh_block("## Start (docker compose)")
+    assert "export SCHOOLNET_CONFIG_DIR=/etc/schoolnet-monitor" in start
+    script = start.replace("/etc/schoolnet-monitor", str(config_dir))
+    script += docs_sh_block("## TLS and basic auth between Prometheus and the collector")
+    result = subprocess.run(
+        ["sh", "-e", "-c", script], cwd=checkout, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    environ = {"SCHOOLNET_CONFIG_DIR": str(config_dir), "GRAFANA_ADMIN_PASSWORD": "x"}
+    config = interpolated(compose(), environ)
+    for name, service in config["services"].items():
+        for volume in service.get("volumes", []):
+            host = volume.split(":")[0]
+            if host.startswith((".", "/")):
+                assert (checkout / host).exists(), (name, volume)
+    env_file = checkout / config["services"]["collector"]["env_file"]
+    assert env_file.stat().st_mode & 0o077 == 0  # the collector's secrets: root only
+    assert (checkout / ".env").stat().st_mode & 0o077 == 0
+    # the targets.yaml it starts from is the example, which checks with the secrets filled in
+    names = re.findall(r"^([A-Z][A-Z0-9_]*)=", env_file.read_text(), re.M)
+    checked = subprocess.run(
+        [sys.executable, "-m", "monitor", "check", str(config_dir / "targets.yaml")],
+        env={**os.environ, **{n: "filled-in-secret" for n in names}},
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stderr
