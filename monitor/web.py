@@ -34,7 +34,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/metrics":
             self._send(200, self.server.exposition.render(), CONTENT_TYPE, compress=True)
         elif path in ("/-/healthy", "/-/ready"):
-            self._send(200, b"OK\n", "text/plain; charset=utf-8")
+            # A comment line of the text exposition format: Prometheus' schoolnet-health job
+            # scrapes this as zero samples with `up` 1 (a bare "OK" would fail to parse).
+            self._send(200, b"# OK\n", "text/plain; charset=utf-8")
         elif path == "/":
             body = status_page.render(self.server.store).encode()
             self._send(200, body, "text/html; charset=utf-8", compress=True)
