@@ -331,10 +331,12 @@ class WebhookSink:
     """Receives Alertmanager webhook notifications on 127.0.0.1 and keeps them.
 
     `notifications` is a list of (path, payload); the path is /<receiver name> when the config
-    comes from `alertmanager_test_config()`."""
+    comes from `alertmanager_test_config()`. Every request is kept and answered with `status`
+    (200; set it to 500 to play a receiver that fails)."""
 
-    def __init__(self) -> None:
+    def __init__(self, status: int = 200) -> None:
         self.notifications: list[tuple[str, dict]] = []
+        self.status = status
         self._lock = threading.Lock()
         sink = self
 
@@ -344,7 +346,7 @@ class WebhookSink:
                 payload = json.loads(self.rfile.read(length) or b"{}")
                 with sink._lock:
                     sink.notifications.append((self.path, payload))
-                self.send_response(200)
+                self.send_response(sink.status)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:

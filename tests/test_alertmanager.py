@@ -39,7 +39,7 @@ def test_amtool_check_config():
     result = amtool("check-config", str(ALERTMANAGER_CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
-    assert "3 inhibit rules" in result.stdout and "1 templates" in result.stdout
+    assert "4 inhibit rules" in result.stdout and "1 templates" in result.stdout
 
 
 def test_no_secret_in_the_config():
@@ -84,6 +84,23 @@ def test_no_secret_in_the_config():
         ({"alertname": "CollectorConfigReloadFailed", "severity": "warning",
           "job": "schoolnet"}, "chat"),
         ({"alertname": "SomethingNew", "member": "petri"}, "ticket"),
+        # the platform (issue 11): the heartbeat, a failing integration through chat and e-mail
+        # (whichever integration fails), the rest to the platform team like the collector's
+        ({"alertname": "Watchdog", "severity": "info"}, "heartbeat"),
+        ({"alertname": "AlertmanagerFailedToSendAlerts", "severity": "warning",
+          "integration": "pagerduty", "instance": "alertmanager:9093"}, "platform-fallback"),
+        ({"alertname": "AlertmanagerFailedToSendAlerts", "severity": "warning",
+          "integration": "slack", "instance": "alertmanager:9093"}, "platform-fallback"),
+        ({"alertname": "AlertmanagerFailedToSendAlerts", "severity": "warning",
+          "integration": "email", "instance": "alertmanager:9093"}, "platform-fallback"),
+        ({"alertname": "CollectorScrapeFailing", "severity": "critical",
+          "job": "schoolnet"}, "pager"),
+        ({"alertname": "CollectorOverloaded", "severity": "warning", "cause": "skipped",
+          "probe": "icmp"}, "chat"),
+        ({"alertname": "PrometheusRuleFailures", "severity": "critical",
+          "rule_group": "x.yml;schoolnet-links"}, "pager"),
+        ({"alertname": "PrometheusNotConnectedToAlertmanagers", "severity": "warning"}, "chat"),
+        ({"alertname": "PrometheusStorageNearRetentionSize", "severity": "warning"}, "chat"),
     ],
 )  # fmt: skip
 def test_routes(labels, receivers):
@@ -100,6 +117,12 @@ def test_a_wrong_expectation_fails():
 def test_every_alert_of_the_rules_routes_by_its_severity():
     expected = {"critical": "pager,chat", "warning": "ticket", "info": "chat", "none": "null"}
     platform = {"critical": "pager", "warning": "chat"}  # the collector's own alerts (no member)
+    own_route = {"Watchdog": "heartbeat", "AlertmanagerFailedToSendAlerts": "platform-fallback"}
+    platform_rules = {
+        rule["alert"]
+        for group in yaml.safe_load((RULES_DIR / "platform-alerts.yml").read_text())["groups"]
+        for rule in group["rules"]
+    }
     count = 0
     for path in RULES_DIR.glob("*.yml"):
         for group in yaml.safe_load(path.read_text())["groups"]:
@@ -107,9 +130,9 @@ def test_every_alert_of_the_rules_routes_by_its_severity():
                 if "alert" not in rule:
                     continue
                 severity = rule["labels"]["severity"]
-                if rule["alert"].startswith("Collector"):
+                if rule["alert"].startswith("Collector") or rule["alert"] in platform_rules:
                     labels = {"alertname": rule["alert"], "severity": severity}
-                    want = platform[severity]
+                    want = own_route.get(rule["alert"]) or platform[severity]
                 else:
                     labels = {"alertname": rule["alert"], "severity": severity,
                               "member": "opod", "school": "opod-palet"}  # fmt: skip
@@ -320,6 +343,27 @@ def test_a_down_device_suppresses_its_own_symptoms_only(alertmanager):
     alertmanager.wait_for(lambda: settled(alertmanager, expected), timeout=20)
 
 
+def test_a_scrape_failing_collector_replaces_collector_down_for_that_collector_only(alertmanager):
+    """The collector process answers but its /metrics cannot be scraped: one page with that
+    diagnosis, not a second one saying the collector is down. Another collector that is really
+    down still pages as CollectorDown."""
+    one = {"job": "schoolnet", "instance": "collector:9430"}
+    two = {"job": "schoolnet", "instance": "collector-2:9430"}
+    alertmanager.post_alerts(
+        [
+            alert("CollectorScrapeFailing", severity="critical", **one),
+            alert("CollectorDown", severity="critical", **one),
+            alert("CollectorDown", severity="critical", **two),
+        ]
+    )
+    expected = {
+        (("alertname", "CollectorScrapeFailing"), ("instance", "collector:9430")): "active",
+        (("alertname", "CollectorDown"), ("instance", "collector:9430")): "suppressed",
+        (("alertname", "CollectorDown"), ("instance", "collector-2:9430")): "active",
+    }
+    alertmanager.wait_for(lambda: settled(alertmanager, expected), timeout=20)
+
+
 def test_the_shipped_config_starts_without_its_secrets(tmp_path):
     """docker compose may start Alertmanager before the secrets directory is filled."""
     am = AlertmanagerProcess(tmp_path, ALERTMANAGER_CONFIG).start()
@@ -348,8 +392,13 @@ def test_collector_down_pages_through_real_prometheus_and_alertmanager(tmp_path)
                 rule_files=shortened_rules(tmp_path / "rules", factor=60),
                 alertmanager_urls=[am.url],
             ).start()
-            prometheus.wait_for(lambda: prometheus.alerts("firing"), timeout=30)
-            [firing] = prometheus.alerts("firing")
+
+            def firing() -> list[dict]:  # Watchdog always fires, to the heartbeat
+                return [
+                    a for a in prometheus.alerts("firing") if a["labels"]["alertname"] != "Watchdog"
+                ]
+
+            [firing] = prometheus.wait_for(firing, timeout=30)
             assert firing["labels"]["alertname"] == "CollectorDown"
             am.wait_for(lambda: sink.received("pager"), timeout=30)
             [page] = sink.received("pager")[:1]
