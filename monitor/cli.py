@@ -1,4 +1,4 @@
-"""`monitor` command line: run, check (and lab, see monitor.lab).
+"""`monitor` command line: run, check, silence/silences (monitor.silences), and lab (monitor.lab).
 
 Exit codes: 0 ok, 1 invalid input (targets.yaml problems, cannot listen), 2 usage.
 """
@@ -94,11 +94,39 @@ def _parser() -> argparse.ArgumentParser:
     )
     _log_options(lab)
 
+    silence = sub.add_parser(
+        "silence",
+        help="silence a school's (or one device's) alerts in Alertmanager, or end a silence",
+        description="Create an Alertmanager silence for every alert of SCHOOL, or of one TARGET "
+        "of it (matchers member, school, target; the member comes from the targets file), or "
+        "end one with --expire ID. The author is your user name.",
+    )
+    silence.add_argument("name", nargs="?", metavar="SCHOOL[/TARGET]")
+    silence.add_argument("--for", dest="duration", metavar="DURATION", help="e.g. 2h, 90m, 1d")
+    silence.add_argument("--comment", help="why (shown to on-call in Alertmanager)")
+    silence.add_argument("--expire", metavar="ID", help="end the silence ID instead")
+    silence.add_argument(
+        "--config", default=DEFAULT_CONFIG, help="targets file (default: %(default)s)"
+    )
+    _silence_options(silence)
+    silences = sub.add_parser("silences", help="list the active silences of schools")
+    _silence_options(silences)
+
     check = sub.add_parser("check", help="validate a targets file and summarise it")
     check.add_argument(
         "config", nargs="?", default=DEFAULT_CONFIG, help="targets file (default: %(default)s)"
     )
     return parser
+
+
+def _silence_options(parser: argparse.ArgumentParser) -> None:
+    from monitor.silences import DEFAULT_URL, ENV_URL
+
+    parser.add_argument(
+        "--alertmanager",
+        metavar="URL",
+        help=f"Alertmanager's URL (default: ${ENV_URL}, else {DEFAULT_URL})",
+    )
 
 
 def _log_options(parser: argparse.ArgumentParser) -> None:
@@ -116,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     if args.command == "lab":
         return lab(args)
+    if args.command in ("silence", "silences"):
+        return silence(args)
     return 2
 
 
@@ -167,6 +197,55 @@ def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         loop.close()
+    return 0
+
+
+def silence(args: argparse.Namespace) -> int:
+    """`monitor silence` and `monitor silences`: 0 done, 1 refused or unreachable, 2 usage."""
+    from monitor import silences
+
+    name = "monitor " + args.command
+    if args.command == "silence":
+        if bool(args.expire) == bool(args.name):
+            print(f"{name}: give SCHOOL[/TARGET] or --expire ID", file=sys.stderr)
+            return 2
+        if args.name and not (args.duration and args.comment and args.comment.strip()):
+            print(f"{name}: --for DURATION and --comment TEXT are required", file=sys.stderr)
+            return 2
+        if args.expire and (args.duration or args.comment):
+            print(f"{name}: --expire takes no --for or --comment", file=sys.stderr)
+            return 2
+    try:
+        duration = parse_duration(args.duration) if getattr(args, "duration", None) else 0.0
+    except ValueError as exc:
+        print(f"{name}: --for: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "silence" and args.name and duration <= 0:
+        print(f"{name}: --for must be longer than 0", file=sys.stderr)
+        return 2
+    try:
+        am = silences.Alertmanager(args.alertmanager or silences.default_url())
+        if args.command == "silences":
+            print(silences.format_table(am.silences()))
+        elif args.expire:
+            am.expire(args.expire)
+            print(f"expired silence {args.expire}")
+        else:
+            try:
+                config = silences.load_targets(Path(args.config))
+            except ConfigError as exc:
+                for problem in exc.problems:
+                    print(problem, file=sys.stderr)
+                return 1
+            scope = silences.resolve(config, args.name)
+            by = silences.author()
+            silence_id = am.create(scope, duration, args.comment.strip(), by)
+            print(
+                f"silenced {scope.member}/{scope.name} for {args.duration} (by {by}): {silence_id}"
+            )
+    except silences.SilenceError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
