@@ -194,6 +194,15 @@ def test_a_failing_pager_is_reported_through_the_fallback(tmp_path):
         # no secret in what the platform alert says
         for text in stack.chat_texts():
             assert "0123456789abcdef" not in text
+        # the fallback's e-mail half failed meanwhile (a closed port): the chat half delivered
+        # regardless, which is why the fallback has two integrations
+        stack.am.wait_for(
+            lambda: re.search(
+                r"Notify for alerts failed.*platform-fallback/email",
+                stack.am.log(),
+            ),
+            timeout=30,
+        )
     finally:
         stack.stop()
 
