@@ -106,7 +106,10 @@ def _parser() -> argparse.ArgumentParser:
     silence.add_argument("--comment", help="why (shown to on-call in Alertmanager)")
     silence.add_argument("--expire", metavar="ID", help="end the silence ID instead")
     silence.add_argument(
-        "--config", default=DEFAULT_CONFIG, help="targets file (default: %(default)s)"
+        "--config",
+        default=None,
+        help=f"targets file, for the school's member (default: ${CONFIG_VARIABLE}, else "
+        f"{DEFAULT_CONFIG}, as for run)",
     )
     _silence_options(silence)
     silences = sub.add_parser("silences", help="list the active silences of schools")
@@ -232,7 +235,8 @@ def silence(args: argparse.Namespace) -> int:
             print(f"expired silence {args.expire}")
         else:
             try:
-                config = silences.load_targets(Path(args.config))
+                path = args.config or os.environ.get(CONFIG_VARIABLE) or DEFAULT_CONFIG
+                config = silences.load_targets(Path(path))
             except ConfigError as exc:
                 for problem in exc.problems:
                     print(problem, file=sys.stderr)

@@ -158,18 +158,22 @@ def test_shard_recipe_covers_every_shard_once_and_prometheus_scrapes_them_all():
         for n, f in prometheus_fragments()
         if n.startswith("scaling.md") and "scrape_configs" in f
     ]
-    [job] = scrape["scrape_configs"]
+    # the collector job, and the health job CollectorScrapeFailing needs beside it
+    jobs = scrape["scrape_configs"]
+    assert sorted(job["job_name"] for job in jobs) == ["schoolnet", "schoolnet-health"]
     listen = entrypoint()[entrypoint().index("--listen") + 1].rsplit(":", 1)[1]
-    targets = job["static_configs"][0]["targets"]
-    assert sorted(targets) == sorted(f"{n}:{listen}" for n in collectors)
-    # the same TLS and basic auth as the shipped job
-    [shipped] = [
-        j
-        for j in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]
-        if j["job_name"] == job["job_name"]
-    ]
-    for key in ("scheme", "basic_auth", "tls_config", "scrape_interval", "scrape_timeout"):
-        assert job[key] == shipped[key], key
+    for job in jobs:
+        targets = job["static_configs"][0]["targets"]
+        assert sorted(targets) == sorted(f"{n}:{listen}" for n in collectors)
+        # the same TLS and basic auth as the shipped job
+        [shipped] = [
+            j
+            for j in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]
+            if j["job_name"] == job["job_name"]
+        ]
+        keys = ("scheme", "basic_auth", "tls_config", "scrape_interval", "scrape_timeout")
+        for key in (*keys, "metrics_path"):
+            assert job.get(key) == shipped.get(key), (job["job_name"], key)
 
 
 def test_host_network_recipe_reaches_the_collector_through_the_host_gateway():

@@ -61,7 +61,7 @@ def monitor(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     environ = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("ALERTMANAGER_URL", "SILENCE_TEST_COMMUNITY_NOT_SET")
+        if k not in ("ALERTMANAGER_URL", "SCHOOLNET_CONFIG", "SILENCE_TEST_COMMUNITY_NOT_SET")
     }
     environ.update(PYTHONPATH=str(REPO), LOGNAME=AUTHOR, USER=AUTHOR, **(env or {}))
     return subprocess.run(
@@ -198,6 +198,19 @@ def test_a_device_silence_covers_that_device_only(alertmanager, targets):
     assert listed.stdout.splitlines()[0].split()[:3] == ["ID", "SILENCED", "ENDS"]
     assert sid in listed.stdout and "h3o/h3o-baken/ap-baken-01" in listed.stdout
     assert other["silenceID"] not in listed.stdout
+    monitor("silence", "--expire", sid, "--alertmanager", alertmanager.url)
+
+
+def test_the_targets_file_defaults_like_monitor_run(alertmanager, targets):
+    """No --config: $SCHOOLNET_CONFIG, as `monitor run` reads it (else ./targets.yaml)."""
+    result = monitor(
+        "silence", "h3o-baken/sw-baken", "--for", "10m", "--comment", "firmware",
+        "--alertmanager", alertmanager.url, env={"SCHOOLNET_CONFIG": str(targets)},
+    )  # fmt: skip
+    sid = silence_id(result)
+    status, silence = http_json("GET", f"{alertmanager.url}/api/v2/silence/{sid}")
+    assert status == 200
+    assert {m["name"]: m["value"] for m in silence["matchers"]}["member"] == "h3o"
     monitor("silence", "--expire", sid, "--alertmanager", alertmanager.url)
 
 
