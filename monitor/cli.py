@@ -56,6 +56,19 @@ def _parser() -> argparse.ArgumentParser:
         help="watch only the schools of shard K of N (0 <= K < N; whole schools, stable "
         "hashing): N collectors split a large cooperative",
     )
+    run.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="FILE",
+        help="TLS, basic auth and headers for every endpoint, in Prometheus exporter-toolkit's "
+        "format (docs/security.md); re-read on reload",
+    )
+    run.add_argument(
+        "--web.enable-lifecycle",
+        dest="web_enable_lifecycle",
+        action="store_true",
+        help="answer POST /-/reload (SIGHUP and the file watcher reload either way)",
+    )
     _log_options(run)
 
     lab = sub.add_parser(
@@ -165,6 +178,7 @@ def check(path: Path) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from monitor.collector import Collector, Listen
+    from monitor.web_config import WebConfigError, load_web_config
 
     logs.setup(args.log_level, args.log_format)
     try:
@@ -186,9 +200,23 @@ def run(args: argparse.Namespace) -> int:
         for problem in problems:
             print(problem, file=sys.stderr)
         return 1
+    web_config = None
+    if args.web_config_file:
+        try:
+            web_config = load_web_config(Path(args.web_config_file))
+        except WebConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 1
 
     async def _main() -> None:
-        await Collector(config, listen, watch_interval=watch, shard=shard).run()
+        await Collector(
+            config,
+            listen,
+            watch_interval=watch,
+            shard=shard,
+            web_config=web_config,
+            lifecycle=args.web_enable_lifecycle,
+        ).run()
 
     loop = os_support.new_event_loop()
     try:

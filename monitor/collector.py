@@ -4,11 +4,17 @@ A reload (POST /-/reload, SIGHUP, or the file changing on disk) validates the wh
 only a valid file replaces the running config. A rejected edit is logged problem by problem in the
 same FILE:LINE:COL form as `monitor check`, shown on the status page, and exported as
 schoolnet_config_last_reload_successful 0, while the last good config keeps probing.
+
+Reloads coalesce (`request_reload`): a request made while one runs joins the next one, which starts
+when it ends and so sees every edit made before the request; a storm of requests costs at most two
+loads. A reload also re-reads `--web.config.file` (and the file watcher watches it and the
+certificates it names): a broken one is logged and the last good one keeps serving.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import logging
 import time
@@ -26,6 +32,7 @@ from monitor.probes.snmp import SnmpProber
 from monitor.scheduler import Scheduler
 from monitor.store import ReloadStatus, ResultStore
 from monitor.web import WebServer
+from monitor.web_config import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +64,10 @@ def _digest(path: Path) -> str | None:
         return None
 
 
+def _digests(paths: tuple[Path, ...]) -> tuple[str | None, ...]:
+    return tuple(_digest(p) for p in paths)
+
+
 class Collector:
     def __init__(
         self,
@@ -64,9 +75,13 @@ class Collector:
         listen: Listen,
         watch_interval: float = 2.0,
         shard: tuple[int, int] | None = None,
+        web_config: WebConfig | None = None,
+        lifecycle: bool = False,
     ) -> None:
         """`watch_interval` 0 disables watching the file (reloads then only on request);
-        `shard` (K, N) keeps the schools of shard K of N (see config/shard.py)."""
+        `shard` (K, N) keeps the schools of shard K of N (see config/shard.py); `web_config`
+        (from --web.config.file) adds TLS, basic auth and headers; `lifecycle` enables
+        POST /-/reload."""
         self.shard = shard
         if shard is not None:
             config = select_shard(config, *shard)
@@ -84,6 +99,12 @@ class Collector:
         self._stopped = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.web: WebServer | None = None
+        self.web_config = web_config or WebConfig()
+        self.lifecycle = lifecycle
+        self._web_digest = _digests(self.web_config.files)
+        self._next_reload: asyncio.Future[tuple[bool, str]] | None = None
+        self._next_reasons: set[str] = set()
+        self._reloader: asyncio.Task | None = None
 
     async def run(self) -> None:
         """Probe until stop() (or SIGTERM/SIGINT)."""
@@ -96,6 +117,8 @@ class Collector:
             self.exposition,
             self.store,
             self._reload_from_thread,
+            web_config=self.web_config,
+            lifecycle=self.lifecycle,
         )
         self.web.start()
         event(
@@ -107,7 +130,7 @@ class Collector:
             targets=sum(1 for _ in self._initial.targets()),
         )
         os_support.install_signal_handlers(
-            self._loop, self.stop, lambda: asyncio.ensure_future(self.reload("SIGHUP"))
+            self._loop, self.stop, lambda: asyncio.ensure_future(self.request_reload("SIGHUP"))
         )
         watcher = asyncio.create_task(self._watch(), name="config watcher")
         try:
@@ -124,7 +147,8 @@ class Collector:
     @property
     def url(self) -> str:
         port = self.web.address[1] if self.web else None
-        return self.listen.url(port)
+        url = self.listen.url(port)
+        return "https" + url[4:] if self.web_config.tls is not None else url
 
     def stop(self) -> None:
         self._stopped.set()
@@ -168,6 +192,53 @@ class Collector:
             )
             return True, message
 
+    async def request_reload(self, reason: str) -> tuple[bool, str]:
+        """Reload targets.yaml and the web config, sharing the work with concurrent requests (see
+        the module docstring); returns (ok, message for the requester)."""
+        if self._next_reload is None:
+            self._next_reload = asyncio.get_running_loop().create_future()
+            self._next_reasons = set()
+            if self._reloader is None or self._reloader.done():
+                self._reloader = asyncio.create_task(self._run_reloads(), name="reload")
+        self._next_reasons.add(reason)
+        return await asyncio.shield(self._next_reload)
+
+    async def _run_reloads(self) -> None:
+        while self._next_reload is not None:
+            future, reason = self._next_reload, ",".join(sorted(self._next_reasons))
+            self._next_reload = None
+            try:
+                ok, message = await self.reload(reason)
+                web_ok, web_message = await self._reload_web_config(reason)
+                result = (ok and web_ok, "\n".join(m for m in (message, web_message) if m))
+            except Exception as exc:  # whatever failed, the requesters get an answer
+                event(log, logging.ERROR, "reload failed", reason=reason, error=repr(exc)[:300])
+                result = (False, f"reload failed: {exc!r}")
+            if not future.done():
+                future.set_result(result)
+
+    async def _reload_web_config(self, reason: str) -> tuple[bool, str]:
+        path = self.web_config.path
+        if path is None or self.web is None:
+            return True, ""
+        self._web_digest = _digests(self.web_config.files)
+        try:
+            config = await asyncio.get_running_loop().run_in_executor(None, load_web_config, path)
+        except WebConfigError as exc:
+            event(
+                log,
+                logging.ERROR,
+                "web config rejected, keeping the running one",
+                reason=reason,
+                problem=str(exc),
+            )
+            return False, f"web config rejected; the running one stays:\n{exc}"
+        self.web_config = config
+        self._web_digest = _digests(config.files)
+        self.web.set_config(config)
+        event(log, logging.INFO, "web config reloaded", reason=reason, tls=config.tls is not None)
+        return True, "web config reloaded"
+
     def _activate(self, config: Config) -> tuple[int, int, int]:
         logs.set_secrets(config.secrets())
         result = self.scheduler.apply(config)
@@ -177,17 +248,22 @@ class Collector:
 
     def _reload_from_thread(self) -> tuple[bool, str]:
         assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(self.reload("http"), self._loop)
-        return future.result(timeout=60)
+        future = asyncio.run_coroutine_threadsafe(self.request_reload("http"), self._loop)
+        try:
+            return future.result(timeout=60)
+        except concurrent.futures.TimeoutError:
+            return False, "the reload is still running after 60 s; its outcome will be logged"
 
     async def _watch(self) -> None:
         if self.watch_interval <= 0:
             return
         while True:
             await asyncio.sleep(self.watch_interval)
-            digest = await asyncio.get_running_loop().run_in_executor(None, _digest, self.path)
-            if digest is not None and digest != self._digest:
-                await self.reload("file changed")
+            loop = asyncio.get_running_loop()
+            digest = await loop.run_in_executor(None, _digest, self.path)
+            web_digest = await loop.run_in_executor(None, _digests, self.web_config.files)
+            if (digest is not None and digest != self._digest) or web_digest != self._web_digest:
+                await self.request_reload("file changed")
 
     def _check_icmp(self) -> None:
         if not any(t.ping is not None for t in self._initial.targets()):

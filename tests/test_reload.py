@@ -50,7 +50,9 @@ def config(tmp_path):
 
 @pytest.fixture
 def collector(config):
-    proc = CollectorProcess(config, extra_args=["--watch-interval", "300ms"]).start()
+    proc = CollectorProcess(
+        config, extra_args=["--watch-interval", "300ms", "--web.enable-lifecycle"]
+    ).start()
     try:
         proc.wait_for(lambda: requests_of(proc, "t1") and requests_of(proc, "t2"))
         yield proc
@@ -110,7 +112,9 @@ def test_invalid_edit_is_rejected_and_the_running_config_stays(collector, config
 
 
 def test_post_reload_applies_the_file(config):
-    proc = CollectorProcess(config, extra_args=["--watch-interval", "0"]).start()
+    proc = CollectorProcess(
+        config, extra_args=["--watch-interval", "0", "--web.enable-lifecycle"]
+    ).start()
     try:
         proc.wait_for(lambda: requests_of(proc, "t1"))
         targets_file(config, T1, T2, T3)
