@@ -67,10 +67,10 @@ _TLS_HANDSHAKE = 0x16  # first byte of a TLS record carrying a handshake
 class Limits:
     """What one client may take. The defaults serve Prometheus, a few browsers and curl."""
 
-    workers: int = 16  # requests served at the same time
-    queue: int = 64  # connections waiting for a worker; beyond that they are closed
+    workers: int = 32  # connections served at the same time
+    queue: int = 128  # connections waiting for a worker; beyond that they are closed
     backlog: int = 1024  # the kernel's accept queue (capped by net.core.somaxconn)
-    request_timeout: float = 10.0  # TLS handshake, request line, headers and body, together
+    request_timeout: float = 5.0  # TLS handshake; request line, headers and body together
     write_timeout: float = 30.0  # writing one answer
     max_body: int = 64 * 1024
 
@@ -129,9 +129,29 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile = _Writer(self.connection, self.server.limits.write_timeout)
         self._extra: dict[str, str] = {}
         self._config = self.server.web_config
+        self._linger = False
 
     def finish(self) -> None:
+        if self._linger:
+            self._drain()
         self.rfile.close()
+
+    def _drain(self) -> None:
+        """After refusing a request whose body was not read: stop sending, then read (and drop)
+        what the client still sends for a moment. Closing with unread data makes the kernel send
+        a reset, which can destroy the error answer before the client reads it."""
+        deadline = time.monotonic() + 1.0
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            for _ in range(64):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.connection.settimeout(remaining)
+                if not self.connection.recv(65536):
+                    break
+        except OSError:
+            pass
 
     def handle(self) -> None:
         try:
@@ -185,6 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _length_ok(self) -> bool:
         """Checks Content-Length and Transfer-Encoding; answers the error itself."""
+        self._linger = True  # until the framing is known to be good
         if self.headers.get_all("Transfer-Encoding"):
             self.send_error(501, "request bodies with Transfer-Encoding are not supported")
             return False
@@ -200,6 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self._length > self.server.limits.max_body:
             self.send_error(413, f"request body above {self.server.limits.max_body} bytes")
             return False
+        self._linger = False
         return True
 
     def _read_body(self) -> bool:
