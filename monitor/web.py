@@ -239,11 +239,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- answers ---------------------------------------------------------------------------------
 
-    def do_GET(self) -> None:
-        pass  # _dispatch answers every method; these exist so BaseHTTPRequestHandler accepts them
-
-    do_HEAD = do_POST = do_PUT = do_GET
-
     def _dispatch(self) -> None:
         if self.command not in ("GET", "HEAD", "POST", "PUT"):
             self.send_error(501, f"unsupported method ({self.command})")

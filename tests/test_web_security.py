@@ -344,6 +344,22 @@ BROKEN = {
 }
 
 
+def test_the_documented_web_config_loads(pki, tmp_path):
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "security.md").read_text()
+    example = re.search(r"```yaml\n(tls_server_config:.*?)```", doc, re.S).group(1)
+    for name, source in (
+        ("collector.crt", pki.server.cert),
+        ("collector.key", pki.server.key),
+        ("clients-ca.crt", pki.ca.cert),
+    ):
+        (tmp_path / name).write_bytes(source.read_bytes())
+    (tmp_path / "web.yml").write_text(example)
+    config = load_web_config(tmp_path / "web.yml")
+    assert config.tls is not None and config.auth is not None
+    assert config.tls.verify_mode == ssl.CERT_REQUIRED
+    assert config.headers == {"Strict-Transport-Security": "max-age=31536000"}
+
+
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_a_broken_web_config_is_one_clear_error(pki, case):
     text, message = BROKEN[case]
