@@ -6,9 +6,11 @@ same FILE:LINE:COL form as `monitor check`, shown on the status page, and export
 schoolnet_config_last_reload_successful 0, while the last good config keeps probing.
 
 Reloads coalesce (`request_reload`): a request made while one runs joins the next one, which starts
-when it ends and so sees every edit made before the request; a storm of requests costs at most two
-loads. A reload also re-reads `--web.config.file` (and the file watcher watches it and the
-certificates it names): a broken one is logged and the last good one keeps serving.
+after it and so sees every edit made before the request; every request waiting then shares that
+one load. Loads are also spaced (at least 1 s, and twice the last load's duration, apart), so a
+storm of requests takes a bounded share of a core away from the probes, however many clients.
+A reload also re-reads `--web.config.file` (and the file watcher watches it and the certificates
+it names): a broken one is logged and the last good one keeps serving.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from monitor.web import WebServer
 from monitor.web_config import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger(__name__)
+
+RELOAD_SPACING = 1.0  # seconds at least between the starts of two reloads
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class Collector:
         self._next_reload: asyncio.Future[tuple[bool, str]] | None = None
         self._next_reasons: set[str] = set()
         self._reloader: asyncio.Task | None = None
+        self._next_load_at = 0.0  # event loop time before which no reload starts
 
     async def run(self) -> None:
         """Probe until stop() (or SIGTERM/SIGINT)."""
@@ -204,9 +209,13 @@ class Collector:
         return await asyncio.shield(self._next_reload)
 
     async def _run_reloads(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._next_reload is not None:
+            if self._next_load_at > loop.time():
+                await asyncio.sleep(self._next_load_at - loop.time())  # requests keep joining
             future, reason = self._next_reload, ",".join(sorted(self._next_reasons))
             self._next_reload = None
+            started = loop.time()
             try:
                 ok, message = await self.reload(reason)
                 web_ok, web_message = await self._reload_web_config(reason)
@@ -214,6 +223,8 @@ class Collector:
             except Exception as exc:  # whatever failed, the requesters get an answer
                 event(log, logging.ERROR, "reload failed", reason=reason, error=repr(exc)[:300])
                 result = (False, f"reload failed: {exc!r}")
+            finished = loop.time()
+            self._next_load_at = finished + max(RELOAD_SPACING, 2 * (finished - started))
             if not future.done():
                 future.set_result(result)
 

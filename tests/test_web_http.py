@@ -193,8 +193,9 @@ def test_concurrent_reloads_share_one_load_and_see_every_edit(collector):
             answers = list(pool.map(lambda _: collector.post("/-/reload"), range(16)))
             assert all(status == 200 for status, _ in answers), answers
     time.sleep(0.5)
-    # 64 requests in 4 bursts of 16: one load per request would be 64
-    assert reloads() - before <= 24
+    # 64 requests in 4 bursts of 16: one load per request would be 64; the bursts share loads
+    # (one running and one waiting, at most, per burst)
+    assert reloads() - before <= 8
     # a request made after an edit is answered by a load that saw it
     write_targets(collector.config, extra=1)
     status, body = collector.post("/-/reload")
