@@ -26,8 +26,10 @@ RUN apt-get update \
 # Only what `pip install .` needs (.dockerignore keeps everything else out of the build context).
 # constraints.txt pins pysnmp and pyasn1, whose internals the SNMP fast path uses.
 WORKDIR /src
-COPY pyproject.toml README.md LICENSE constraints.txt ./
+COPY pyproject.toml setup.py MANIFEST.in README.md LICENSE constraints.txt ./
 COPY monitor ./monitor
+# served at /runbooks; setup.py puts it into the package
+COPY docs/runbooks.md ./docs/runbooks.md
 RUN pip install -c constraints.txt . \
     && rm -rf /src
 

@@ -60,21 +60,28 @@ def test_markdown_is_rendered_safely_with_github_anchors():
     assert "<table>" in html and "<code>c</code>" in html
 
 
+def dockerfile_sources() -> list[str]:
+    """What the collector image's build copies from the repository."""
+    sources = []
+    for line in (REPO / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY "):
+            sources.extend(line.split()[1:-1])
+    return sources
+
+
 def test_the_package_build_carries_the_runbooks_and_serves_them_without_a_checkout(tmp_path):
-    """What setuptools' build_py writes is what a wheel installs; built from a copy of the
-    tracked sources (the checkout gets no build/), with no network and no `wheel` package."""
+    """Built from exactly what the Dockerfile copies (so the image has the runbooks too):
+    setuptools' build_py output is what a wheel installs. No network, no `wheel` package, and
+    the checkout gets no build/ directory."""
     source = tmp_path / "src"
-    tracked = subprocess.run(
-        ["git", "ls-files", "monitor", "docs/runbooks.md", "pyproject.toml", "setup.py"]
-        + ["MANIFEST.in", "README.md"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for name in tracked:
-        (source / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, source / name)
+    for name in dockerfile_sources():
+        if (REPO / name).is_dir():
+            shutil.copytree(
+                REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
     installed = tmp_path / "installed"
     subprocess.run(
         [sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(installed)],
