@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import gzip
 import io
 import logging
@@ -358,6 +359,8 @@ class _Server(socketserver.TCPServer):
         super().__init__(address, _Handler)  # closes the pool again if it cannot bind
         self._refused = 0
         self._refused_logged = 0.0
+        self._active: set[socket.socket] = set()
+        self._active_lock = threading.Lock()
 
     exposition: Exposition
     store: ResultStore
@@ -376,8 +379,15 @@ class _Server(socketserver.TCPServer):
             self.shutdown_request(request)
 
     def _serve(self, request: socket.socket, client_address) -> None:
+        with self._active_lock:
+            self._active.add(request)
+        raw = request
         try:
             request = self._secure(request, client_address)
+            if request is not None and request is not raw:  # TLS: the wrapper owns the socket now
+                with self._active_lock:
+                    self._active.discard(raw)
+                    self._active.add(request)
             if request is not None:
                 self.finish_request(request, client_address)
         except Exception:
@@ -385,6 +395,9 @@ class _Server(socketserver.TCPServer):
         finally:
             if request is not None:
                 self.shutdown_request(request)
+            with self._active_lock:
+                self._active.discard(raw)
+                self._active.discard(request)
             self._slots.release()
 
     def _secure(self, sock: socket.socket, client_address) -> socket.socket | None:
@@ -458,7 +471,13 @@ class _Server(socketserver.TCPServer):
         )
 
     def server_close(self) -> None:
+        """Stops listening and ends the connections being served (a worker waiting for a slow
+        client would otherwise hold the process' exit until its deadline)."""
         super().server_close()
+        with self._active_lock:
+            for sock in self._active:
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
