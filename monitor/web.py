@@ -356,11 +356,11 @@ class _Server(socketserver.TCPServer):
         self.web_config = web_config
         self._pool = ThreadPoolExecutor(limits.workers, thread_name_prefix="http")
         self._slots = threading.BoundedSemaphore(limits.workers + limits.queue)
-        super().__init__(address, _Handler)  # closes the pool again if it cannot bind
         self._refused = 0
         self._refused_logged = 0.0
         self._active: set[socket.socket] = set()
         self._active_lock = threading.Lock()
+        super().__init__(address, _Handler)  # calls server_close() if it cannot bind
 
     exposition: Exposition
     store: ResultStore
