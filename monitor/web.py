@@ -5,6 +5,8 @@ The standard library's HTTP parser on a server that bounds what every client can
 - a fixed pool of worker threads with a bounded queue (a burst of connections beyond it is closed
   at once, counted in one rate-limited log line) instead of a thread per connection, and a listen
   backlog that absorbs a burst;
+- a limit per client address (16 connections served or waiting), so one hostile or broken host
+  cannot take the workers that Prometheus needs;
 - one deadline per request for the TLS handshake, the request line, headers and body together
   (a byte every few seconds does not keep a connection), and a deadline for writing the answer;
 - strict request framing: `Content-Length` must be digits (one value), a body above 64 KiB is
@@ -70,6 +72,7 @@ class Limits:
 
     workers: int = 32  # connections served at the same time
     queue: int = 128  # connections waiting for a worker; beyond that they are closed
+    per_client: int = 16  # connections of one client address served or waiting at the same time
     backlog: int = 1024  # the kernel's accept queue (capped by net.core.somaxconn)
     request_timeout: float = 5.0  # TLS handshake; request line, headers and body together
     write_timeout: float = 30.0  # writing one answer
@@ -357,9 +360,10 @@ class _Server(socketserver.TCPServer):
         self._pool = ThreadPoolExecutor(limits.workers, thread_name_prefix="http")
         self._slots = threading.BoundedSemaphore(limits.workers + limits.queue)
         self._refused = 0
-        self._refused_logged = 0.0
+        self._refused_logged: dict[str, float] = {}
         self._active: set[socket.socket] = set()
         self._active_lock = threading.Lock()
+        self._per_client: dict[str, int] = {}
         super().__init__(address, _Handler)  # calls server_close() if it cannot bind
 
     exposition: Exposition
@@ -368,15 +372,29 @@ class _Server(socketserver.TCPServer):
     lifecycle: bool
 
     def process_request(self, request, client_address) -> None:  # type: ignore[override]
-        if not self._slots.acquire(blocking=False):
+        client = client_address[0]
+        with self._active_lock:
+            crowded = self._per_client.get(client, 0) >= self.limits.per_client
+            if not crowded:
+                self._per_client[client] = self._per_client.get(client, 0) + 1
+        if crowded or not self._slots.acquire(blocking=False):
+            if not crowded:
+                self._release_client(client)
             self.shutdown_request(request)
-            self._log_refused()
+            self._log_refused(client, "this client's connections" if crowded else "every worker")
             return
         try:
             self._pool.submit(self._serve, request, client_address)
         except RuntimeError:  # shutting down
             self._slots.release()
+            self._release_client(client)
             self.shutdown_request(request)
+
+    def _release_client(self, client: str) -> None:
+        with self._active_lock:
+            left = self._per_client.pop(client, 1) - 1
+            if left > 0:
+                self._per_client[client] = left
 
     def _serve(self, request: socket.socket, client_address) -> None:
         with self._active_lock:
@@ -398,6 +416,7 @@ class _Server(socketserver.TCPServer):
             with self._active_lock:
                 self._active.discard(raw)
                 self._active.discard(request)
+            self._release_client(client_address[0])
             self._slots.release()
 
     def _secure(self, sock: socket.socket, client_address) -> socket.socket | None:
@@ -448,18 +467,19 @@ class _Server(socketserver.TCPServer):
             return None
         return tls
 
-    def _log_refused(self) -> None:
+    def _log_refused(self, client: str, busy: str) -> None:
+        """One line per 10 s and kind at most, however hard a flood hammers."""
         self._refused += 1
         now = time.monotonic()
-        if now - self._refused_logged >= 10:
-            self._refused_logged = now
+        if now - self._refused_logged.get(busy, -10.0) >= 10:
+            self._refused_logged[busy] = now
             event(
                 log,
                 logging.WARNING,
-                "http connections refused: every worker busy",
+                "http connection refused: busy",
+                client=client,
+                busy=busy,
                 refused_total=self._refused,
-                workers=self.limits.workers,
-                queue=self.limits.queue,
             )
 
     def handle_error(self, request, client_address) -> None:  # type: ignore[override]
