@@ -112,7 +112,7 @@ def make_ca(directory: Path, name: str) -> Issued:
     return _write(directory, name, cert, key)
 
 
-def issue(directory: Path, ca: Issued, name: str, server: bool) -> Issued:
+def issue(directory: Path, ca: Issued, name: str, server: bool, san: str | None = None) -> Issued:
     key = ec.generate_private_key(ec.SECP256R1())
     usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
     builder = (
@@ -126,6 +126,10 @@ def issue(directory: Path, ca: Issued, name: str, server: bool) -> Issued:
                 [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
             ),
             critical=False,
+        )
+    elif san is not None:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False
         )
     return _write(directory, name, builder.sign(ca.private_key, hashes.SHA256()), key)
 
@@ -297,6 +301,38 @@ def test_prometheus_scrapes_over_tls_with_basic_auth_and_every_wrong_credential_
         assert PASSWORD not in log and "hunter2" not in log
     finally:
         prometheus.stop()
+        collector.stop()
+
+
+def test_client_allowed_sans_and_min_version(pki, tmp_path):
+    (tmp_path / "targets.yaml").write_text(TARGETS)
+    named = issue(pki.directory, pki.ca, "prometheus-named", server=False, san="prom.kien.test")
+    web = pki.directory / "web-sans.yml"
+    web.write_text(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+        "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: kien-ca.crt\n"
+        "  client_allowed_sans: [prom.kien.test]\n  min_version: TLS13\n"
+    )
+    collector = SecuredCollector(
+        tmp_path / "targets.yaml",
+        extra_args=["--web.config.file", str(web)],
+        tls=client_context(pki, named),
+    ).start()
+    try:
+        assert collector.get("/metrics")[0] == 200
+        # signed by the trusted CA, but without the allowed SAN
+        other = SecuredCollector(collector.config, port=collector.port)
+        other.tls = client_context(pki, pki.client)
+        assert other.get("/metrics")[0] == 0
+        # the right certificate, but TLS 1.2 only
+        old = client_context(pki, named)
+        old.maximum_version = ssl.TLSVersion.TLSv1_2
+        other.tls = old
+        assert other.get("/metrics")[0] == 0
+        assert collector.get("/metrics")[0] == 200
+        log = collector.log()
+        assert "client_allowed_sans" in log and "tls handshake failed" in log
+    finally:
         collector.stop()
 
 
