@@ -220,9 +220,16 @@ class Collector:
                 ok, message = await self.reload(reason)
                 web_ok, web_message = await self._reload_web_config(reason)
                 result = (ok and web_ok, "\n".join(m for m in (message, web_message) if m))
-            except Exception as exc:  # whatever failed, the requesters get an answer
-                event(log, logging.ERROR, "reload failed", reason=reason, error=repr(exc)[:300])
-                result = (False, f"reload failed: {exc!r}")
+            except Exception as exc:  # whatever failed: reported, and the requesters get an answer
+                problem = f"reload failed: {exc!r}"[:300]
+                event(log, logging.ERROR, "reload failed", reason=reason, error=problem)
+                self.store.reload = ReloadStatus(
+                    successful=False,
+                    last_success=self.store.reload.last_success,
+                    last_attempt=time.time(),
+                    problems=(problem,),
+                )
+                result = (False, problem)
             finished = loop.time()
             self._next_load_at = finished + max(RELOAD_SPACING, 2 * (finished - started))
             if not future.done():

@@ -252,3 +252,15 @@ def test_reload_is_a_lifecycle_endpoint(collector, tmp_path):
         assert plain.post("/metrics")[0] == 405
     finally:
         plain.stop()
+
+
+def test_a_load_that_crashes_is_a_reported_failure_and_the_next_edit_applies(collector):
+    collector.config.write_text("members: " + "[" * 5000 + "]" * 5000 + "\n")
+    status, body = collector.post("/-/reload")
+    assert status == 400, body  # answered, whatever the loader did with it
+    assert collector.value("schoolnet_config_last_reload_successful") == 0
+    write_targets(collector.config)
+    status, body = collector.post("/-/reload")
+    assert status == 200, body
+    assert collector.value("schoolnet_config_last_reload_successful") == 1
+    assert "Traceback" not in collector.log()
