@@ -291,9 +291,11 @@ def _read_tls(
         raise reader.fail(
             tls["cert_file"][1], f"{where}: cannot load cert_file and key_file: {_reason(exc)}"
         ) from None
-    prefer = tls.get("prefer_server_cipher_suites")
-    if prefer and reader.boolean(prefer[1], f"{where}.prefer_server_cipher_suites"):
+    prefer = tls.get("prefer_server_cipher_suites")  # default true, as in exporter-toolkit
+    if prefer is None or reader.boolean(prefer[1], f"{where}.prefer_server_cipher_suites"):
         context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    else:
+        context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
     mode_name = ""
     if "client_auth_type" in tls:
         mode_node = tls["client_auth_type"][1]
