@@ -33,8 +33,10 @@ def test_pyproject_uses_spdx_license_metadata():
 def test_wheel_builds_without_warnings_and_carries_license_and_example(tmp_path):
     source = tmp_path / "src"
     source.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE"):
         shutil.copy(REPO / name, source / name)
+    (source / "docs").mkdir()
+    shutil.copy(REPO / "docs" / "runbooks.md", source / "docs" / "runbooks.md")
     shutil.copytree(
         REPO / "monitor", source / "monitor", ignore=shutil.ignore_patterns("__pycache__")
     )
@@ -58,9 +60,11 @@ def test_wheel_builds_without_warnings_and_carries_license_and_example(tmp_path)
         [metadata] = [n for n in names if n.endswith(".dist-info/METADATA")]
         headers = archive.read(metadata).decode().split("\n\n", 1)[0]
         example = archive.read("monitor/examples/targets.yaml").decode()
+        runbooks = archive.read("monitor/runbooks.md").decode()  # served at /runbooks
     assert "License-Expression: Apache-2.0" in headers.splitlines()
     assert "License-File: LICENSE" in headers.splitlines()
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert "Classifier: License ::" not in headers
     assert example == (REPO / "monitor" / "examples" / "targets.yaml").read_text()
+    assert runbooks == (REPO / "docs" / "runbooks.md").read_text()
     assert not any(n.startswith(("tests/", "deploy/")) for n in names)

@@ -1,12 +1,11 @@
 """TLS and basic auth between Prometheus and the collector, made exactly as docs/deploy.md says.
 
 The docs' commands (openssl, htpasswd) run in a temporary configuration directory. The web config
-they write is exporter-toolkit's format, which `monitor run --web.config.file` takes and which
-Prometheus itself serves with: so a real Prometheus serving that file stands in for the collector's
-TLS endpoint, and a second real Prometheus scrapes it with the shipped `schoolnet` job's `scheme`,
-`basic_auth` and `tls_config` (only the secrets' directory moved to the temporary one). A wrong
-password and an untrusted certificate must fail. The compose health check of the collector runs
-against the same endpoint.
+they write is exporter-toolkit's format (promtool checks it as Prometheus would read it); the real
+collector (`monitor run --web.config.file`) serves with it, and a real Prometheus scrapes it with
+the shipped `schoolnet` job's `scheme`, `basic_auth` and `tls_config` (only the secrets' directory
+moved to the temporary one). A wrong password and an untrusted certificate must fail. The compose
+health check of the collector runs against the same endpoint.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ import yaml
 from tests.agents import free_port
 from tests.compose import compose
 from tests.prom import (
-    PROMETHEUS_BIN,
     PROMETHEUS_CONFIG,
     REPO,
     PrometheusProcess,
@@ -61,7 +59,7 @@ def config_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def collector_tls(config_dir, tmp_path_factory):
-    """A TLS + basic auth endpoint serving the docs' web-config.yml (paths made local)."""
+    """The collector serving the docs' web-config.yml (paths made local)."""
     tls = config_dir / "deploy" / "collector" / "tls"
     web_config = tmp_path_factory.mktemp("standin") / "web-config.yml"
     web_config.write_text(
@@ -72,17 +70,15 @@ def collector_tls(config_dir, tmp_path_factory):
     )
     assert check.returncode == 0, check.stdout + check.stderr
     workdir = web_config.parent
-    (workdir / "prometheus.yml").write_text("global: {}\n")
+    (workdir / "targets.yaml").write_text(
+        "members:\n  - id: coop\n    schools:\n      - id: school-a\n        targets:\n"
+        "          - {id: t1, role: router, address: 127.0.0.21, snmp: false}\n"
+    )
     port = free_port(socket.SOCK_STREAM)
     with open(workdir / "log", "wb") as log:
         process = subprocess.Popen(
-            [
-                PROMETHEUS_BIN,
-                f"--config.file={workdir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                f"--web.config.file={web_config}",
-            ],
+            [sys.executable, "-m", "monitor", "run", "--config", str(workdir / "targets.yaml")]
+            + ["--listen", f"127.0.0.1:{port}", "--web.config.file", str(web_config)],
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
@@ -90,7 +86,7 @@ def collector_tls(config_dir, tmp_path_factory):
     context = ssl.create_default_context(cafile=str(tls / "collector.crt"))
 
     def ready() -> bool:
-        request = urllib.request.Request(f"https://127.0.0.1:{port}/-/ready")
+        request = urllib.request.Request(f"https://127.0.0.1:{port}/-/healthy")
         request.add_header("Authorization", basic(password))
         try:
             return urllib.request.urlopen(request, timeout=2, context=context).status == 200
