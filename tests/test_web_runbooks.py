@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import yaml
@@ -69,10 +70,10 @@ def dockerfile_sources() -> list[str]:
     return sources
 
 
-def test_the_package_build_carries_the_runbooks_and_serves_them_without_a_checkout(tmp_path):
-    """Built from exactly what the Dockerfile copies (so the image has the runbooks too):
-    setuptools' build_py output is what a wheel installs. No network, no `wheel` package, and
-    the checkout gets no build/ directory."""
+def test_the_image_build_carries_the_runbooks_and_serves_them_without_a_checkout(tmp_path):
+    """A wheel built (as `pip install .` in the Dockerfile builds it) from exactly what the
+    Dockerfile copies: it carries the runbooks, and the installed package serves them with no
+    docs/ beside it. (Built in a copy: the checkout gets no build/ directory.)"""
     source = tmp_path / "src"
     for name in dockerfile_sources():
         if (REPO / name).is_dir():
@@ -82,13 +83,18 @@ def test_the_package_build_carries_the_runbooks_and_serves_them_without_a_checko
         else:
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, source / name)
-    installed = tmp_path / "installed"
-    subprocess.run(
-        [sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(installed)],
-        cwd=source,
-        check=True,
+    wheels = tmp_path / "wheels"
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(source), "-w", str(wheels)],
         capture_output=True,
+        text=True,
+        timeout=600,
     )
+    assert result.returncode == 0, result.stderr[-3000:]
+    [wheel] = wheels.glob("*.whl")
+    installed = tmp_path / "installed"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(installed)
     packaged = installed / "monitor" / "runbooks.md"
     assert packaged.read_text() == (REPO / "docs" / "runbooks.md").read_text()
     # the built package, with no docs/ beside it, renders the packaged copy
