@@ -25,9 +25,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from monitor.config.model import Config, Member, PingSettings, School, SnmpSettings, Target
-from monitor.exposition import _INTERFACE_COUNTERS, FAMILY, Exposition, _short
+from monitor.exposition import Exposition
+from monitor.families import FAMILIES, Source
 from monitor.profiles.evaluate import Sample
-from monitor.profiles.families import FAMILIES
 from monitor.results import Interface, PingRound, SnmpPoll
 from monitor.store import ResultStore
 
@@ -154,85 +154,55 @@ def synthetic_store(devices: int) -> tuple[ResultStore, list[tuple]]:
 
 
 def reference_render(store: ResultStore) -> bytes:
-    """The same samples through prometheus-client's generic path, as the collector did first."""
+    """The same samples through prometheus-client's generic path, as the collector did first:
+    one metric family object per family of the table (monitor/families.py), filled from the same
+    value functions, and rendered by `generate_latest`. Per-target families only (the school and
+    collector families are a handful of lines)."""
     states = store.snapshot()
     static = sorted({n for s in states for n, _ in s.target.labels})
     base_names = ["member", "school", "target", "role", *static]
     families: dict[str, object] = {}
 
-    def family(name: str, extra: tuple[str, ...] = ()):
+    def add(name: str, extra_names: tuple[str, ...], values: list[str], value) -> None:
         if name not in families:
-            cls = CounterMetricFamily if FAMILY[name].type == "counter" else GaugeMetricFamily
+            spec = FAMILIES[name]
+            cls = CounterMetricFamily if spec.type == "counter" else GaugeMetricFamily
             metric = name[:-6] if name.endswith("_total") else name
-            families[name] = cls(metric, FAMILY[name].help, labels=base_names + list(extra))
-        return families[name]
+            families[name] = cls(metric, spec.help, labels=base_names + list(extra_names))
+        families[name].add_metric(values, value)
+
+    def each(source: Source, subject, base: list[str]) -> None:
+        for spec in FAMILIES.values():
+            if spec.source is source and (value := spec.value(subject)) is not None:
+                extra = list(spec.label_values(subject)) if spec.label_values else []
+                add(spec.name, spec.labels, base + extra, value)
 
     for state in states:
         t = state.target
         labels = dict(t.labels)
         base = [t.member, t.school, t.id, t.role] + [labels.get(n, "") for n in static]
-        family("schoolnet_target_info", ("name", "address", "parent")).add_metric(
-            base + [t.name or t.id, t.host, t.parent or ""], 1
-        )
-        if state.up is not None:
-            family("schoolnet_up", ("parent",)).add_metric(base + [t.parent or ""], state.up)
-        if t.role == "link" and t.bandwidth is not None:
-            via = t.via
-            family("schoolnet_link_bandwidth_bytes", ("via_target", "interface")).add_metric(
-                base + [via.target if via else "", via.interface if via else ""], t.bandwidth
-            )
-        ping = state.ping
-        if ping is not None:
-            family("schoolnet_ping_up").add_metric(base, ping.up)
-            if ping.sent:
-                family("schoolnet_ping_loss_ratio").add_metric(base, ping.loss_ratio)
-            if ping.rtt_median is not None:
-                family("schoolnet_ping_rtt_seconds").add_metric(base, ping.rtt_median)
-            if ping.jitter is not None:
-                family("schoolnet_ping_jitter_seconds").add_metric(base, ping.jitter)
-            family("schoolnet_ping_requests_total").add_metric(base, state.ping_requests_total)
-            family("schoolnet_ping_replies_total").add_metric(base, state.ping_replies_total)
+        each(Source.TARGET, state, base)
+        if state.ping is not None:
+            each(Source.PING, state, base)
         poll = state.snmp
         if poll is None:
             continue
-        family("schoolnet_snmp_up").add_metric(base, poll.ok)
-        family("schoolnet_snmp_poll_duration_seconds").add_metric(base, poll.duration)
+        each(Source.SNMP, poll, base)
         if not poll.ok:
             continue
-        if poll.uptime_seconds is not None:
-            family("schoolnet_device_uptime_seconds").add_metric(base, poll.uptime_seconds)
-        family("schoolnet_device_info", ("sys_name", "sys_descr", "vendor", "model")).add_metric(
-            base + [poll.sys_name, _short(poll.sys_descr), poll.vendor, poll.model], 1
-        )
+        each(Source.DEVICE, poll, base)
         for sample in poll.samples:
             spec = FAMILIES[sample.family]
             given = dict(sample.labels)
-            family(spec.name, spec.labels).add_metric(
-                base + [given.get(n, "") for n in spec.labels], sample.value
+            add(
+                spec.name, spec.labels, base + [given.get(n, "") for n in spec.labels], sample.value
             )
         for i in poll.interfaces:
-            extra = base + [i.name, i.alias]
-            if i.oper_up is not None:
-                family("schoolnet_interface_up", ("interface", "alias")).add_metric(
-                    extra, i.oper_up
-                )
-            if i.admin_up is not None:
-                family("schoolnet_interface_admin_up", ("interface", "alias")).add_metric(
-                    extra, i.admin_up
-                )
-            if i.speed_bytes is not None:
-                family("schoolnet_interface_speed_bytes", ("interface", "alias")).add_metric(
-                    extra, i.speed_bytes
-                )
-            for name, attr in _INTERFACE_COUNTERS:
-                value = getattr(i, attr)
-                if value is not None:
-                    family(name, ("interface", "alias")).add_metric(extra, value)
+            each(Source.INTERFACE, i, base + [i.name, i.alias])
 
     class _Families:
         def collect(self):
-            ordered = [families[n] for n in FAMILY if n in families]
-            return iter(ordered)
+            return iter([families[n] for n in FAMILIES if n in families])
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families())

@@ -5,6 +5,9 @@ school, target, role and the target's static `labels:` (a target without one of 
 has it empty, which Prometheus treats as absent, so every family keeps one label set). Families
 whose values do not exist yet (no reply, no poll) are left out rather than reported as 0.
 
+Which families exist, their help, type and labels and where each value comes from is the table in
+monitor/families.py; this module only knows how to render each kind of source, and caches.
+
 prometheus-client's generic path builds an object per sample on every scrape, which for a fleet of
 thousands of switches takes longer than a scrape may. Here each target's lines are rendered once
 per new result and kept: a scrape joins cached strings, and only targets that reported since the
@@ -14,9 +17,7 @@ last scrape are rendered again. prometheus-client still renders its process metr
 from __future__ import annotations
 
 import math
-import re
 import threading
-from dataclasses import dataclass
 
 from prometheus_client import (
     CollectorRegistry,
@@ -25,129 +26,22 @@ from prometheus_client import (
     generate_latest,
 )
 
-from monitor.profiles.families import FAMILIES
+from monitor.families import BASE_LABELS, FAMILIES, SCHOOL_LABELS, Family, Source, by_source
 from monitor.store import ResultStore, TargetState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-BASE_LABELS = ("member", "school", "target", "role")
-_DESCR_LIMIT = 200
-_SPACE = re.compile(r"\s+")
-
-
-@dataclass(frozen=True)
-class Family:
-    name: str
-    type: str  # gauge | counter
-    help: str
-
-
-def _families() -> dict[str, Family]:
-    builtin = [
-        (
-            "schoolnet_up",
-            "gauge",
-            "1 if the target answered its last round of probes (any kind), else 0.",
-        ),
-        (
-            "schoolnet_target_info",
-            "gauge",
-            "Static facts about a target from targets.yaml (always 1).",
-        ),
-        ("schoolnet_school_info", "gauge", "Names of a school and its member (always 1)."),
-        (
-            "schoolnet_link_bandwidth_bytes",
-            "gauge",
-            "Contracted capacity of a school's link in bytes per second.",
-        ),
-        ("schoolnet_ping_up", "gauge", "1 if at least one echo reply came back in the last round."),
-        (
-            "schoolnet_ping_rtt_seconds",
-            "gauge",
-            "Median round-trip time of the last round's replies.",
-        ),
-        (
-            "schoolnet_ping_jitter_seconds",
-            "gauge",
-            "Mean absolute difference of consecutive RTTs in the last round.",
-        ),
-        ("schoolnet_ping_loss_ratio", "gauge", "Lost / sent echo requests in the last round."),
-        ("schoolnet_ping_requests_total", "counter", "Echo requests sent."),
-        ("schoolnet_ping_replies_total", "counter", "Echo replies received in time."),
-        ("schoolnet_snmp_up", "gauge", "1 if the last SNMP poll succeeded."),
-        ("schoolnet_snmp_poll_duration_seconds", "gauge", "How long the last SNMP poll took."),
-        (
-            "schoolnet_device_uptime_seconds",
-            "gauge",
-            "sysUpTime of the device's SNMP agent (a drop means a reboot).",
-        ),
-        (
-            "schoolnet_device_info",
-            "gauge",
-            "Identity of the device as it reports itself (always 1).",
-        ),
-        ("schoolnet_interface_up", "gauge", "1 if ifOperStatus is up(1)."),
-        ("schoolnet_interface_admin_up", "gauge", "1 if ifAdminStatus is up(1)."),
-        (
-            "schoolnet_interface_speed_bytes",
-            "gauge",
-            "Interface speed in bytes per second (ifSpeed, or ifHighSpeed above 4.29 Gbit/s).",
-        ),
-        (
-            "schoolnet_interface_receive_bytes_total",
-            "counter",
-            "Bytes received (ifHCInOctets, else ifInOctets unfolded across 32-bit wraps).",
-        ),
-        (
-            "schoolnet_interface_transmit_bytes_total",
-            "counter",
-            "Bytes sent (ifHCOutOctets, else ifOutOctets unfolded across 32-bit wraps).",
-        ),
-        (
-            "schoolnet_interface_receive_errors_total",
-            "counter",
-            "Inbound packets with errors (ifInErrors).",
-        ),
-        (
-            "schoolnet_interface_transmit_errors_total",
-            "counter",
-            "Outbound packets not sent because of errors (ifOutErrors).",
-        ),
-        (
-            "schoolnet_interface_receive_discards_total",
-            "counter",
-            "Inbound packets discarded without error (ifInDiscards).",
-        ),
-        (
-            "schoolnet_interface_transmit_discards_total",
-            "counter",
-            "Outbound packets discarded without error (ifOutDiscards).",
-        ),
-    ]
-    families = {name: Family(name, kind, text) for name, kind, text in builtin}
-    for family in FAMILIES.values():
-        families[family.name] = Family(family.name, "gauge", family.help)
-    return families
-
-
-FAMILY = _families()
-_INTERFACE_COUNTERS = (
-    ("schoolnet_interface_receive_bytes_total", "in_octets"),
-    ("schoolnet_interface_transmit_bytes_total", "out_octets"),
-    ("schoolnet_interface_receive_errors_total", "in_errors"),
-    ("schoolnet_interface_transmit_errors_total", "out_errors"),
-    ("schoolnet_interface_receive_discards_total", "in_discards"),
-    ("schoolnet_interface_transmit_discards_total", "out_discards"),
-)
+_TARGET = by_source(Source.TARGET)
+_PING = by_source(Source.PING)
+_SNMP = by_source(Source.SNMP)
+_DEVICE = by_source(Source.DEVICE)
+_INTERFACE = tuple((f.name, f.value) for f in by_source(Source.INTERFACE))
+_PER_TARGET = tuple(f.name for f in FAMILIES.values() if f.source.per_target)
+_SCHOOL = by_source(Source.SCHOOL)
+_COLLECTOR = by_source(Source.COLLECTOR)
 _ESCAPE = str.maketrans({"\\": r"\\", '"': r"\"", "\n": r"\n"})
 
 Fragments = dict[str, list[str]]  # family name -> its lines for one target, while rendering
 Encoded = dict[str, bytes]  # the same, joined and encoded: what the cache keeps
-
-
-def _short(text: str) -> str:
-    """sysDescr is often several lines; a label should be one short line."""
-    text = _SPACE.sub(" ", text).strip()
-    return text if len(text) <= _DESCR_LIMIT else text[: _DESCR_LIMIT - 1] + "…"
 
 
 def _label(name: str, value: str) -> str:
@@ -155,10 +49,11 @@ def _label(name: str, value: str) -> str:
 
 
 def _value(value: float | int | bool) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
+    kind = type(value)
+    if kind is int:  # counters, the most common value: no formatting decisions to make
         return str(value)
+    if kind is bool:
+        return "1" if value else "0"
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
@@ -199,7 +94,7 @@ class Exposition:
                 self._ping.clear()
                 self._snmp.clear()
                 self._target.clear()
-            parts: dict[str, list[bytes]] = {name: [] for name in FAMILY}
+            parts: dict[str, list[bytes]] = {name: [] for name in _PER_TARGET}
             keys = set()
             for state in states:
                 key = state.target.key
@@ -230,10 +125,7 @@ class Exposition:
             out: list[bytes] = []
             for name, fragments in parts.items():
                 if fragments:
-                    family = FAMILY[name]
-                    out.append(
-                        f"# HELP {name} {family.help}\n# TYPE {name} {family.type}\n".encode()
-                    )
+                    out.append(_HEADER[name])
                     out.extend(fragments)
             out.append(self._schools(states).encode())
             out.append(self._collector(states).encode())
@@ -268,74 +160,22 @@ class Exposition:
         return labels
 
     def _render_target(self, state: TargetState) -> Fragments:
-        target = state.target
-        base = self._base(state)
-        out: Fragments = {}
-        parent = _label("parent", target.parent or "")
-        out["schoolnet_target_info"] = [
-            f"schoolnet_target_info{{{base},{_label('name', target.name or target.id)},"
-            f"{_label('address', target.host)},{parent}}} 1\n"
-        ]
-        if state.up is not None:
-            out["schoolnet_up"] = [f"schoolnet_up{{{base},{parent}}} {_value(state.up)}\n"]
-        if target.role == "link" and target.bandwidth is not None:
-            via = target.via
-            out["schoolnet_link_bandwidth_bytes"] = [
-                f"schoolnet_link_bandwidth_bytes{{{base},"
-                f"{_label('via_target', via.target if via else '')},"
-                f"{_label('interface', via.interface if via else '')}}} "
-                f"{_value(target.bandwidth)}\n"
-            ]
-        return out
+        return _render(_TARGET, state, self._base(state))
 
     def _render_ping(self, state: TargetState) -> Fragments:
-        ping = state.ping
-        if ping is None:
+        if state.ping is None:
             return {}
-        base = self._base(state)
-        out: Fragments = {"schoolnet_ping_up": [f"schoolnet_ping_up{{{base}}} {_value(ping.up)}\n"]}
-        if ping.sent:
-            out["schoolnet_ping_loss_ratio"] = [
-                f"schoolnet_ping_loss_ratio{{{base}}} {_value(ping.loss_ratio)}\n"
-            ]
-        if (median := ping.rtt_median) is not None:
-            out["schoolnet_ping_rtt_seconds"] = [
-                f"schoolnet_ping_rtt_seconds{{{base}}} {_value(median)}\n"
-            ]
-        if (jitter := ping.jitter) is not None:
-            out["schoolnet_ping_jitter_seconds"] = [
-                f"schoolnet_ping_jitter_seconds{{{base}}} {_value(jitter)}\n"
-            ]
-        out["schoolnet_ping_requests_total"] = [
-            f"schoolnet_ping_requests_total{{{base}}} {state.ping_requests_total}\n"
-        ]
-        out["schoolnet_ping_replies_total"] = [
-            f"schoolnet_ping_replies_total{{{base}}} {state.ping_replies_total}\n"
-        ]
-        return out
+        return _render(_PING, state, self._base(state))
 
     def _render_snmp(self, state: TargetState) -> Fragments:
         poll = state.snmp
         if poll is None:
             return {}
         base = self._base(state)
-        out: Fragments = {
-            "schoolnet_snmp_up": [f"schoolnet_snmp_up{{{base}}} {_value(poll.ok)}\n"],
-            "schoolnet_snmp_poll_duration_seconds": [
-                f"schoolnet_snmp_poll_duration_seconds{{{base}}} {_value(poll.duration)}\n"
-            ],
-        }
+        out = _render(_SNMP, poll, base)
         if not poll.ok:
             return out  # stale device data is not reported as current
-        if poll.uptime_seconds is not None:
-            out["schoolnet_device_uptime_seconds"] = [
-                f"schoolnet_device_uptime_seconds{{{base}}} {_value(poll.uptime_seconds)}\n"
-            ]
-        out["schoolnet_device_info"] = [
-            f"schoolnet_device_info{{{base},{_label('sys_name', poll.sys_name)},"
-            f"{_label('sys_descr', _short(poll.sys_descr))},{_label('vendor', poll.vendor)},"
-            f"{_label('model', poll.model)}}} 1\n"
-        ]
+        out.update(_render(_DEVICE, poll, base))
         for sample in poll.samples:
             family = FAMILIES[sample.family]
             given = dict(sample.labels)
@@ -345,29 +185,15 @@ class Exposition:
             )
         if not poll.interfaces:
             return out
-        up, admin, speed = [], [], []
-        counters: list[list[str]] = [[] for _ in _INTERFACE_COUNTERS]
+        lines: list[list[str]] = [[] for _ in _INTERFACE]
         for interface in poll.interfaces:
             labels = self._interface_labels(base, interface.name, interface.alias)
-            if interface.oper_up is not None:
-                up.append(f"schoolnet_interface_up{labels}{'1' if interface.oper_up else '0'}\n")
-            if interface.admin_up is not None:
-                admin.append(
-                    f"schoolnet_interface_admin_up{labels}{'1' if interface.admin_up else '0'}\n"
-                )
-            if interface.speed_bytes is not None:
-                speed.append(
-                    f"schoolnet_interface_speed_bytes{labels}{_value(interface.speed_bytes)}\n"
-                )
-            for lines, (name, attr) in zip(counters, _INTERFACE_COUNTERS, strict=True):
-                value = getattr(interface, attr)
-                if value is not None:  # counters are ints: no formatting decisions to make
-                    lines.append(f"{name}{labels}{value}\n")
-        out["schoolnet_interface_up"] = up
-        out["schoolnet_interface_admin_up"] = admin
-        out["schoolnet_interface_speed_bytes"] = speed
-        for lines, (name, _) in zip(counters, _INTERFACE_COUNTERS, strict=True):
-            out[name] = lines
+            for into, (name, read) in zip(lines, _INTERFACE, strict=True):
+                value = read(interface)
+                if value is not None:  # (ints, most of them, need no formatting decision)
+                    into.append(f"{name}{labels}{value if type(value) is int else _value(value)}\n")
+        for into, (name, _) in zip(lines, _INTERFACE, strict=True):
+            out[name] = into
         return out
 
     # -- per school and for the collector itself --
@@ -375,67 +201,61 @@ class Exposition:
         config = self.store.config
         if config is None:
             return ""
-        lines = [
-            "# HELP schoolnet_school_info " + FAMILY["schoolnet_school_info"].help + "\n",
-            "# TYPE schoolnet_school_info gauge\n",
-        ]
-        for member in config.members:
-            for school in member.schools:
-                lines.append(
-                    f"schoolnet_school_info{{{_label('member', member.id)},"
-                    f"{_label('school', school.id)},{_label('member_name', member.name)},"
-                    f"{_label('school_name', school.name)}}} 1\n"
-                )
-        return "".join(lines) if len(lines) > 2 else ""
+        out = []
+        for family in _SCHOOL:
+            lines = []
+            for member in config.members:
+                for school in member.schools:
+                    value = family.value(member, school)
+                    if value is None:
+                        continue
+                    values = (member.id, school.id, *_label_values(family, member, school))
+                    labels = _labels((*SCHOOL_LABELS, *family.labels), values)
+                    lines.append(f"{family.name}{{{labels}}} {_value(value)}\n")
+            if lines:
+                out.append(_HEADER[family.name].decode())
+                out += lines
+        return "".join(out)
 
     def _collector(self, states: list[TargetState]) -> str:
-        reload = self.store.reload
-        counters = self.store.counters
-        kinds = sorted(counters.rounds)
-        out = [
-            "# HELP schoolnet_config_last_reload_successful 1 if the last load of targets.yaml "
-            "succeeded, else 0.\n# TYPE schoolnet_config_last_reload_successful gauge\n"
-            f"schoolnet_config_last_reload_successful {_value(reload.successful)}\n",
-            "# HELP schoolnet_config_last_reload_success_timestamp_seconds Unix time of the last "
-            "successful load of targets.yaml.\n"
-            "# TYPE schoolnet_config_last_reload_success_timestamp_seconds gauge\n"
-            "schoolnet_config_last_reload_success_timestamp_seconds "
-            f"{_value(reload.last_success)}\n",
-            "# HELP schoolnet_collector_schedule_delay_seconds How late probe rounds started "
-            "against their schedule (count = rounds started).\n"
-            "# TYPE schoolnet_collector_schedule_delay_seconds summary\n",
-        ]
-        for kind in kinds:
-            out.append(
-                f'schoolnet_collector_schedule_delay_seconds_count{{probe="{kind}"}} '
-                f"{counters.rounds[kind]}\n"
-            )
-            out.append(
-                f'schoolnet_collector_schedule_delay_seconds_sum{{probe="{kind}"}} '
-                f"{_value(counters.delay_sum[kind])}\n"
-            )
-        out.append(
-            "# HELP schoolnet_collector_rounds_skipped_total Rounds not run because the "
-            "previous round of the same target overran its interval.\n"
-            "# TYPE schoolnet_collector_rounds_skipped_total counter\n"
-        )
-        out += [
-            f'schoolnet_collector_rounds_skipped_total{{probe="{kind}"}} {counters.skipped[kind]}\n'
-            for kind in kinds
-        ]
-        out.append(
-            "# HELP schoolnet_collector_snmp_requests_total SNMP requests sent (every GET, GETNEXT "
-            "and GETBULK, not counting retries).\n"
-            "# TYPE schoolnet_collector_snmp_requests_total counter\n"
-            f"schoolnet_collector_snmp_requests_total {counters.snmp_requests}\n"
-            "# HELP schoolnet_collector_snmp_varbinds_total Variable bindings received in SNMP "
-            "responses.\n# TYPE schoolnet_collector_snmp_varbinds_total counter\n"
-            f"schoolnet_collector_snmp_varbinds_total {counters.snmp_varbinds}\n"
-            "# HELP schoolnet_collector_targets Targets by probe kind in the running config.\n"
-            "# TYPE schoolnet_collector_targets gauge\n"
-            f'schoolnet_collector_targets{{probe="icmp"}} '
-            f"{sum(1 for s in states if s.target.ping is not None)}\n"
-            f'schoolnet_collector_targets{{probe="snmp"}} '
-            f"{sum(1 for s in states if s.target.snmp is not None)}\n"
-        )
+        out = []
+        for family in _COLLECTOR:
+            out.append(_HEADER[family.name].decode())
+            for values, value in family.samples(self.store, states):
+                labels = _labels(family.labels, values)
+                labels = f"{{{labels}}}" if labels else ""
+                if family.type == "summary":
+                    count, total = value
+                    out.append(f"{family.name}_count{labels} {_value(count)}\n")
+                    out.append(f"{family.name}_sum{labels} {_value(total)}\n")
+                else:
+                    out.append(f"{family.name}{labels} {_value(value)}\n")
         return "".join(out)
+
+
+def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+    return ",".join(_label(n, v) for n, v in zip(names, values, strict=True))
+
+
+def _label_values(family: Family, *subject: object) -> tuple[str, ...]:
+    return family.label_values(*subject) if family.label_values is not None else ()
+
+
+def _render(families: tuple[Family, ...], subject: object, base: str) -> Fragments:
+    """One line per family whose value exists, for one subject (a target state or a poll)."""
+    out: Fragments = {}
+    for family in families:
+        value = family.value(subject)
+        if value is None:
+            continue
+        extra = ""
+        if family.labels:
+            extra = "," + _labels(family.labels, family.label_values(subject))
+        out[family.name] = [f"{family.name}{{{base}{extra}}} {_value(value)}\n"]
+    return out
+
+
+_HEADER = {
+    f.name: f"# HELP {f.name} {f.help}\n# TYPE {f.name} {f.type}\n".encode()
+    for f in FAMILIES.values()
+}

@@ -8,33 +8,19 @@ import textwrap
 
 import pytest
 
+from monitor.families import Source, by_source
 from tests import snmprec
 from tests.agents import free_port, snmpget, snmpwalk
 from tests.collector_proc import CollectorProcess
 from tests.conftest import RECORDINGS
 
+# Every per-target family whose value the collector reads itself (device-health families depend
+# on the device's profile), and the reload status.
 PRODUCT_FAMILIES = [
-    "schoolnet_up",
-    "schoolnet_ping_up",
-    "schoolnet_ping_rtt_seconds",
-    "schoolnet_ping_jitter_seconds",
-    "schoolnet_ping_loss_ratio",
-    "schoolnet_ping_requests_total",
-    "schoolnet_ping_replies_total",
-    "schoolnet_snmp_up",
-    "schoolnet_snmp_poll_duration_seconds",
-    "schoolnet_device_uptime_seconds",
-    "schoolnet_device_info",
-    "schoolnet_interface_up",
-    "schoolnet_interface_admin_up",
-    "schoolnet_interface_receive_bytes_total",
-    "schoolnet_interface_transmit_bytes_total",
-    "schoolnet_interface_receive_errors_total",
-    "schoolnet_interface_transmit_errors_total",
-    "schoolnet_interface_receive_discards_total",
-    "schoolnet_interface_transmit_discards_total",
-    "schoolnet_interface_speed_bytes",
-    "schoolnet_link_bandwidth_bytes",
+    *(
+        f.name
+        for f in by_source(Source.TARGET, Source.PING, Source.SNMP, Source.DEVICE, Source.INTERFACE)
+    ),
     "schoolnet_config_last_reload_successful",
     "schoolnet_config_last_reload_success_timestamp_seconds",
 ]

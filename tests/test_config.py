@@ -1149,7 +1149,7 @@ def test_label_problems() -> None:
                       none:
         """
     ) == [
-        "t.yaml:11:15: label 'school' is set by the collector itself; choose another name",
+        "t.yaml:11:15: label 'school' is reserved (every per-target series has it)",
         "t.yaml:12:15: invalid label name '__meta': names starting with __ are reserved",
         "t.yaml:13:15: invalid label name '2nd': use letters, digits and _, not starting "
         "with a digit",

@@ -6,12 +6,14 @@ The lab runs as root here (CI and the development machines are root): SNMP agent
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 
 import pytest
 
 from monitor.config.loader import load_config
+from monitor.families import FAMILIES, Source
 from monitor.lab.firewall import lab_tables
 from monitor.lab.runner import demo_environment
 from tests.lab_proc import REPO, LabProcess, fast_copy
@@ -61,6 +63,32 @@ def test_every_target_is_up(lab):
     for target in targets:
         if target.snmp is not None:
             assert info[(target.school, target.id)]["sys_name"] == target.id
+
+
+def test_every_family_the_lab_exposes_is_in_the_contract_and_documented(lab):
+    """What a whole cooperative's scrape holds is exactly what monitor/families.py and
+    docs/metrics.md say, family by family (name, type, help)."""
+
+    def scraped() -> dict[str, tuple[str, str]]:
+        text = lab.metrics_text()
+        types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+        helps = dict(re.findall(r"^# HELP (\S+) (.*)$", text, re.M))
+        return {name: (kind, helps[name]) for name, kind in types.items()}
+
+    # wait for a controller's poll: then every source has filled its families
+    lab.wait_for(lambda: "schoolnet_wireless_ap_up" in scraped(), timeout=60)
+    families = scraped()
+    docs = (REPO / "docs" / "metrics.md").read_text()
+    documented = set(re.findall(r"`(schoolnet_[a-z0-9_]+)`", docs))
+    ours = {name: spec for name, spec in families.items() if name.startswith("schoolnet_")}
+    assert not set(ours) - set(FAMILIES), "exposed but not in monitor/families.py"
+    assert not set(ours) - documented, "exposed but not in docs/metrics.md"
+    for name, (kind, help_text) in ours.items():
+        assert (kind, help_text) == (FAMILIES[name].type, FAMILIES[name].help), name
+    others = set(families) - set(ours)
+    assert others and all(n.startswith(("process_", "python_")) for n in others), others
+    for source in Source:  # not vacuous: every kind of source is in this scrape
+        assert any(FAMILIES[name].source is source for name in ours), source
 
 
 def test_every_link_is_counted_on_its_via_interface(lab):

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from monitor.config.model import KNOWN_VENDORS
+from monitor.families import FAMILIES
 from monitor.profiles import PROFILE_DIR, Data, Registry, evaluate, registry
-from monitor.profiles.families import FAMILIES
 from monitor.profiles.schema import ProfileError, load_profiles
 
 DOCS = Path(__file__).parent.parent / "docs"

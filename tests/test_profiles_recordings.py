@@ -21,15 +21,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config.model import Config, Member, School, SnmpAuth, SnmpSettings, Target
 from monitor.exposition import Exposition
+from monitor.families import Source, by_source
 from monitor.probes.snmp import RECHECK_POLLS, SnmpProber
 from monitor.probes.snmp_client import SnmpClient
 from monitor.profiles import registry
-from monitor.profiles.families import FAMILIES
 from monitor.store import ResultStore
 from tests import snmprec
 from tests.conftest import RECORDINGS
 
 # recording -> (profile, vendor, model): what a person reading the recording would say
+PROFILE_FAMILIES = {f.name: f for f in by_source(Source.PROFILE)}
 DETECTED = {
     "aruba-7010": ("arubaos", "aruba", "7010"),
     "aruba-7210": ("arubaos", "aruba", "7210"),
@@ -209,7 +210,7 @@ def _label(metric, sources, index, recs, interfaces) -> str:
 def expected_samples(profile, recs, interfaces) -> dict:
     produced = {}
     for mid, metric in profile.metrics.items():
-        family = FAMILIES[metric.family]
+        family = PROFILE_FAMILIES[metric.family]
         if metric.scalar:
             rows = [()] if metric.oid in recs else []
         else:
@@ -314,7 +315,7 @@ def test_recordings_hold_what_the_profiles_read():
     for community in DETECTED:
         profile = registry().profiles[DETECTED[community][0]]
         seen.update(f for f, _ in expected_samples(profile, records(community), {}))
-    missing = set(FAMILIES) - seen - {"schoolnet_interface_poe_delivering"}
+    missing = set(PROFILE_FAMILIES) - seen - {"schoolnet_interface_poe_delivering"}
     assert not missing, missing
 
 
@@ -334,7 +335,7 @@ def _exposition(polls) -> str:
 def test_exposition_has_one_label_set_per_family_and_passes_promtool(polls, tmp_path):
     text = _exposition(polls)
     families = {f.name: f for f in text_string_to_metric_families(text)}
-    for name, family in FAMILIES.items():
+    for name, family in PROFILE_FAMILIES.items():
         if name not in families:
             assert name == "schoolnet_interface_poe_delivering"  # no recording has per-port PoE
             continue
@@ -356,7 +357,7 @@ def test_exposed_values_equal_the_polled_samples(polls):
     text = _exposition(polls)
     exposed = {}
     for family in text_string_to_metric_families(text):
-        if family.name in FAMILIES:
+        if family.name in PROFILE_FAMILIES:
             for sample in family.samples:
                 labels = dict(sample.labels)
                 key = (labels.pop("target"), family.name)

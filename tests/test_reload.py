@@ -111,6 +111,28 @@ def test_invalid_edit_is_rejected_and_the_running_config_stays(collector, config
     )
 
 
+def test_a_label_the_collector_sets_is_rejected_by_a_live_reload(collector, config):
+    """`labels: {address: ...}` would give schoolnet_target_info two `address` labels, and
+    Prometheus would drop the whole scrape: the reload is refused and /metrics stays valid."""
+    config.write_text(config.read_text().replace(T2, T2[:-1] + ", labels: {address: closet-3}}"))
+    collector.wait_for(lambda: collector.value("schoolnet_config_last_reload_successful") == 0)
+    message = r":\d+:\d+: label 'address' is reserved \(schoolnet_target_info has it\)"
+    assert re.search(re.escape(str(config)) + message, collector.log())
+    status, body = collector.post("/-/reload")
+    assert status == 400 and re.search(message, body)
+    addresses = {
+        labels["target"]: labels["address"]
+        for labels, _ in collector.samples("schoolnet_target_info")
+    }
+    assert addresses == {"t1": "127.0.0.21", "t2": "127.0.0.22"}
+    text = collector.metrics_text()
+    assert "closet-3" not in text
+    result = subprocess.run(
+        ["promtool", "check", "metrics"], input=text.encode(), capture_output=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_post_reload_applies_the_file(config):
     proc = CollectorProcess(
         config, extra_args=["--watch-interval", "0", "--web.enable-lifecycle"]

@@ -28,30 +28,15 @@ from monitor.config.schema import (
 )
 from monitor.config.settings import Layer, apply, resolve_ping, resolve_snmp
 from monitor.config.yamltree import Mapping, Node, Scalar, Sequence
+from monitor.families import reserved_labels
 from monitor.units import parse_bandwidth
 
 __all__ = ["RESERVED_LABELS", "Draft", "Scope", "check_school", "read_target"]
 
-# Labels the collector sets itself (or Prometheus adds); a static label of the same name would
-# clash with or silently replace them.
-RESERVED_LABELS = frozenset(
-    {
-        "member",
-        "school",
-        "target",
-        "role",
-        "interface",
-        "alias",
-        "sys_name",
-        "sys_descr",
-        "vendor",
-        "model",
-        "via_target",
-        "parent",
-        "instance",
-        "job",
-    }
-)
+# Label names the collector sets itself (or Prometheus adds), each with the family that has it:
+# a static label of the same name would make the family's series carry the name twice, and
+# Prometheus then rejects the whole scrape. Derived from the metric contract.
+RESERVED_LABELS = reserved_labels()
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _LABEL_VALUE_TAGS = ("str", "int", "float", "timestamp")
 
@@ -237,7 +222,7 @@ def _read_labels(ctx: Context, node: Node) -> tuple[tuple[str, str], ...]:
         elif name.startswith("__"):
             ctx.error(key, f"invalid label name '{name}': names starting with __ are reserved")
         elif name in RESERVED_LABELS:
-            ctx.error(key, f"label '{name}' is set by the collector itself; choose another name")
+            ctx.error(key, f"label '{name}' is reserved ({RESERVED_LABELS[name]})")
         elif isinstance(value, Scalar) and value.failed:
             continue
         elif not isinstance(value, Scalar) or value.tag not in _LABEL_VALUE_TAGS:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from monitor.profiles.families import FAMILIES
+from monitor.families import FAMILIES
 from monitor.profiles.schema import OID, LabelSource, Metric, ModelSource, Profile
 from monitor.profiles.values import comparable, format_index, format_value, number
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
+from monitor.families import FAMILIES, Source
 from monitor.profiles.expr import Expression, ExpressionError
-from monitor.profiles.families import FAMILIES
 
 OID = tuple[int, ...]
 GENERIC = "generic"
@@ -308,10 +308,10 @@ def _metric(ctx: _Ctx, where: str, metric_id: str, data: Any) -> Metric:
     _keys(ctx, where, data, _METRIC_KEYS, {"family", "oid"})
     family_name = data["family"]
     family = FAMILIES.get(family_name)
-    if family is None:
+    if family is None or family.source is not Source.PROFILE:
+        known = sorted(f.name for f in FAMILIES.values() if f.source is Source.PROFILE)
         raise ctx.fail(
-            f"{where}.family",
-            f"unknown family {family_name!r} (known: {', '.join(sorted(FAMILIES))})",
+            f"{where}.family", f"unknown family {family_name!r} (known: {', '.join(known)})"
         )
     oid = parse_oid(ctx, f"{where}.oid", data["oid"])
     scalar = oid[-1] == 0
