@@ -9,12 +9,14 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from monitor import __version__, logs, os_support
 from monitor.config.environ import RecordingEnviron, missing_line, other_problems
 from monitor.config.loader import ConfigError, load_config, summarize
 from monitor.config.shard import parse_shard
+from monitor.profiles import ProfileError, load_registry, registry
 from monitor.units import parse_duration
 
 DEFAULT_CONFIG = "targets.yaml"
@@ -69,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer POST /-/reload (SIGHUP and the file watcher reload either way)",
     )
+    _profiles_option(run)
     _log_options(run)
 
     lab = sub.add_parser(
@@ -105,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument(
         "--utilisation", help="load: share of the link's bandwidth, e.g. 95%%, or 'day' for normal"
     )
+    _profiles_option(lab)
     _log_options(lab)
 
     silence = sub.add_parser(
@@ -132,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "config", nargs="?", default=DEFAULT_CONFIG, help="targets file (default: %(default)s)"
     )
+    _profiles_option(check)
     return parser
 
 
@@ -145,6 +150,18 @@ def _silence_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _profiles_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--profiles",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="a directory of your own device profiles, beside the shipped ones (a file named "
+        "like a shipped one replaces it); repeatable, later ones win",
+    )
+
+
 def _log_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
@@ -155,7 +172,7 @@ def _log_options(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check":
-        return check(Path(args.config))
+        return check(Path(args.config), args.profiles)
     if args.command == "run":
         return run(args)
     if args.command == "lab":
@@ -165,14 +182,30 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def check(path: Path) -> int:
+def _report(problems: list) -> int:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1
+
+
+def check(path: Path, profile_dirs: Sequence[Path] = ()) -> int:
+    """Both the operator's profiles and the targets file, every problem of both."""
+    problems = []
     try:
-        config = load_config(path)
+        vendors = load_registry(profile_dirs).vendors
+    except ProfileError as exc:
+        problems += exc.problems
+        vendors = registry().vendors  # (still check the targets file against the shipped ones)
+    try:
+        config = load_config(path, vendors=vendors)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 1
+        problems += exc.problems
+    if problems:
+        return _report(problems)
     print(summarize(config))
+    for directory in profile_dirs:
+        count = sum(1 for _ in directory.glob("*.yaml"))
+        print(f"{directory}: OK: {count} device profile{'s' if count != 1 else ''}")
     return 0
 
 
@@ -191,15 +224,14 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.config or os.environ.get(CONFIG_VARIABLE) or DEFAULT_CONFIG)
     environ = RecordingEnviron(os.environ)
     try:
-        config = load_config(path, environ)
-    except ConfigError as exc:
+        profiles = load_registry(args.profiles)
+        config = load_config(path, environ, vendors=profiles.vendors)
+    except ConfigError as exc:  # (ProfileError is one)
         problems = exc.problems
         if missing := environ.missing():
             print(missing_line(missing, str(path)), file=sys.stderr)
             problems = other_problems(problems, missing)
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        return 1
+        return _report(problems)
     web_config = None
     if args.web_config_file:
         try:
@@ -216,6 +248,8 @@ def run(args: argparse.Namespace) -> int:
             shard=shard,
             web_config=web_config,
             lifecycle=args.web_enable_lifecycle,
+            profiles=profiles,
+            profile_dirs=args.profiles,
         ).run()
 
     loop = os_support.new_event_loop()
@@ -326,6 +360,7 @@ def lab(args: argparse.Namespace) -> int:
         print(f"monitor lab: {exc}", file=sys.stderr)
         return 2
     try:
+        vendors = load_registry(args.profiles).vendors
         return asyncio.run(
             runner.run(
                 Path(args.config),
@@ -333,13 +368,13 @@ def lab(args: argparse.Namespace) -> int:
                 socket_path,
                 day,
                 not args.no_collector,
-                ["--log-level", args.log_level, "--log-format", args.log_format],
+                ["--log-level", args.log_level, "--log-format", args.log_format]
+                + [f"--profiles={directory}" for directory in args.profiles],
+                vendors,
             )
         )
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 1
+    except ConfigError as exc:  # (ProfileError is one)
+        return _report(exc.problems)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from monitor.exposition import Exposition
 from monitor.logs import event
 from monitor.probes.icmp import IcmpProber
 from monitor.probes.snmp import SnmpProber
+from monitor.profiles import Registry, load_registry
 from monitor.scheduler import Scheduler
 from monitor.store import ReloadStatus, ResultStore
 from monitor.web import WebServer
@@ -72,6 +75,17 @@ def _digests(paths: tuple[Path, ...]) -> tuple[str | None, ...]:
     return tuple(_digest(p) for p in paths)
 
 
+def _profiles_digest(directories: Sequence[Path]) -> str:
+    """Of the operator's profile files (names and contents): a change is a reload."""
+    digest = hashlib.sha256()
+    for directory in directories:
+        for path in sorted(directory.glob("*.yaml")):
+            digest.update(path.name.encode() + b"\0")
+            with contextlib.suppress(OSError):
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 class Collector:
     def __init__(
         self,
@@ -81,11 +95,14 @@ class Collector:
         shard: tuple[int, int] | None = None,
         web_config: WebConfig | None = None,
         lifecycle: bool = False,
+        profiles: Registry | None = None,
+        profile_dirs: Sequence[Path] = (),
     ) -> None:
         """`watch_interval` 0 disables watching the file (reloads then only on request);
         `shard` (K, N) keeps the schools of shard K of N (see config/shard.py); `web_config`
         (from --web.config.file) adds TLS, basic auth and headers; `lifecycle` enables
-        POST /-/reload."""
+        POST /-/reload; `profiles` were loaded from the shipped ones and `profile_dirs`, which
+        every reload reads again."""
         self.shard = shard
         if shard is not None:
             config = select_shard(config, *shard)
@@ -94,11 +111,14 @@ class Collector:
         self.watch_interval = watch_interval
         self.store = ResultStore()
         self.icmp = IcmpProber()
-        self.snmp = SnmpProber()
+        self.profile_dirs = tuple(profile_dirs)
+        self.snmp = SnmpProber(profiles=profiles)
         self.scheduler = Scheduler(self.store, self.icmp, self.snmp)
         self.exposition = Exposition(self.store)
         self._initial = config
         self._digest = _digest(self.path)
+        self._profiles = _profiles_digest(self.profile_dirs)  # of the profiles in use
+        self._profiles_seen = self._profiles  # of the files as last read (good or not)
         self._reload_lock = asyncio.Lock()
         self._stopped = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -162,11 +182,12 @@ class Collector:
         """Validate the file and apply it; returns (ok, message for the requester)."""
         async with self._reload_lock:
             self._digest = _digest(self.path)
+            self._profiles_seen = _profiles_digest(self.profile_dirs)
             try:
-                config = await asyncio.get_running_loop().run_in_executor(
-                    None, load_config, self.path
+                profiles, config = await asyncio.get_running_loop().run_in_executor(
+                    None, self._load
                 )
-            except ConfigError as exc:
+            except ConfigError as exc:  # (a broken profile too: the last good ones stay)
                 problems = tuple(str(p) for p in exc.problems)
                 self.store.reload = ReloadStatus(
                     successful=False,
@@ -184,6 +205,8 @@ class Collector:
                 for problem in problems:
                     event(log, logging.ERROR, problem, reason=reason)
                 return False, "config rejected; the running config stays:\n" + "\n".join(problems)
+            if profiles is not None:
+                self._use_profiles(profiles)
             added, removed, changed = self._activate(config)
             message = f"config reloaded: {added} added, {removed} removed, {changed} changed"
             event(
@@ -257,6 +280,22 @@ class Collector:
         event(log, logging.INFO, "web config reloaded", reason=reason, tls=config.tls is not None)
         return True, "web config reloaded"
 
+    def _load(self) -> tuple[Registry | None, Config]:
+        """The operator's profiles (None without any) and the targets file, read again."""
+        profiles = load_registry(self.profile_dirs) if self.profile_dirs else None
+        vendors = profiles.vendors if profiles is not None else None
+        config = load_config(self.path, vendors=vendors)
+        if self.shard is not None:
+            config = select_shard(config, *self.shard)
+        return profiles, config
+
+    def _use_profiles(self, profiles: Registry) -> None:
+        """New profiles: every device is matched again on its next poll."""
+        if self._profiles_seen != self._profiles:
+            self.snmp.profiles = profiles
+            self.snmp.devices.clear()
+            self._profiles = self._profiles_seen
+
     def _activate(self, config: Config) -> tuple[int, int, int]:
         logs.set_secrets(config.secrets())
         result = self.scheduler.apply(config)
@@ -282,6 +321,10 @@ class Collector:
             web_digest = await loop.run_in_executor(None, _digests, self.web_config.files)
             if (digest is not None and digest != self._digest) or web_digest != self._web_digest:
                 await self.request_reload("file changed")
+            elif self.profile_dirs:
+                profiles = await loop.run_in_executor(None, _profiles_digest, self.profile_dirs)
+                if profiles != self._profiles_seen:
+                    await self.request_reload("profiles changed")
 
     def _check_icmp(self) -> None:
         if not any(t.ping is not None for t in self._initial.targets()):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.config.model import KNOWN_VENDORS
+from monitor.config.loader import ConfigError, load_config_text
 from monitor.families import FAMILIES
 from monitor.profiles import PROFILE_DIR, Data, Registry, evaluate, registry
 from monitor.profiles.schema import ProfileError, load_profiles
@@ -34,11 +34,19 @@ def test_every_shipped_profile_loads_and_names_known_families():
 
 
 def test_known_vendors_come_from_the_profiles():
-    assert registry().vendors == KNOWN_VENDORS
+    vendors = registry().vendors
     for vendor in ("aruba", "cisco", "hpe", "juniper", "netgear", "zyxel", "ubiquiti", "ruckus"):
-        assert vendor in KNOWN_VENDORS
+        assert vendor in vendors
     for vendor in ("mikrotik", "fortinet", "opnsense", "pfsense", "huawei"):
-        assert vendor in KNOWN_VENDORS
+        assert vendor in vendors
+    text = (
+        "defaults: {snmp: false}\nmembers:\n  - id: m\n    schools:\n      - id: s\n"
+        "        targets:\n          - {id: t, role: switch, address: 127.0.0.1, vendor: %s}\n"
+    )
+    for vendor in vendors:
+        load_config_text(text % vendor.upper(), "t.yaml", {})  # (matched case-insensitively)
+    with pytest.raises(ConfigError, match="unknown vendor 'cisco'"):
+        load_config_text(text % "cisco", "t.yaml", {}, vendors=("acme",))
 
 
 def test_every_family_is_documented():
@@ -57,47 +65,55 @@ def _with(tmp_path: Path, name: str, text: str) -> Path:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("vendor: x\nmatchh: []\n", "broken.yaml: matchh: unknown key"),
-        ("match: [{sys_object_id: 1.3.6.1.4.1.9}]\n", "broken.yaml: missing required key 'vendor'"),
+        ("vendor: x\nmatchh: []\n", "broken.yaml:2:1: matchh: unknown key"),
+        (
+            "match: [{sys_object_id: 1.3.6.1.4.1.9}]\n",
+            "broken.yaml:1:1: missing required key 'vendor'",
+        ),
         (
             "vendor: x\nmetrics:\n  cpu:\n    family: schoolnet_device_cpu\n    oid: 1.3.6.1.2.1\n",
-            "broken.yaml: metrics.cpu.family: unknown family 'schoolnet_device_cpu'",
+            "broken.yaml:4:13: metrics.cpu.family: unknown family 'schoolnet_device_cpu'",
         ),
         (
             "vendor: x\nmetrics:\n  cpu:\n    family: schoolnet_device_cpu_usage_ratio\n"
             "    oid: 1.3.6.x\n",
-            "broken.yaml: metrics.cpu.oid: expected a numeric OID",
+            "broken.yaml:5:10: metrics.cpu.oid: expected a numeric OID",
         ),
         (
             "vendor: x\nmetrics:\n  cpu:\n    family: schoolnet_device_cpu_usage_ratio\n"
             "    oid: 1.3.6.1.2.1\n    value: value / total\n",
-            "broken.yaml: metrics.cpu.value: unknown name 'total'",
+            "broken.yaml:6:12: metrics.cpu.value: unknown name 'total'",
         ),
         (
             "vendor: x\nmetrics:\n  cpu:\n    family: schoolnet_device_cpu_usage_ratio\n"
             "    oid: 1.3.6.1.2.1\n    value: __import__('os')\n",
-            "broken.yaml: metrics.cpu.value: only numbers, names",
+            "broken.yaml:6:12: metrics.cpu.value: only numbers, names",
         ),
         (
             "vendor: x\nmetrics:\n  cpu:\n    family: schoolnet_device_cpu_usage_ratio\n"
             "    oid: 1.3.6.1.2.1\n    labels: {sensor: index}\n",
-            "broken.yaml: metrics.cpu.labels.sensor: unknown key",
+            "broken.yaml:6:14: metrics.cpu.labels.sensor: unknown key",
         ),
         (
             "vendor: x\nmetrics:\n  cpu:\n    family: schoolnet_device_cpu_usage_ratio\n"
             "    oid: 1.3.6.1.2.1\n    scale: lots\n",
-            "broken.yaml: metrics.cpu.scale: expected a number",
+            "broken.yaml:6:12: metrics.cpu.scale: expected a number",
         ),
-        ("vendor: x\nextends: nothere\n", "broken.yaml: extends: no profile named 'nothere'"),
-        ("vendor: x\nmatch: [{sys_descr: '(('}]\n", "broken.yaml: match[0].sys_descr: invalid"),
-        ("vendor: x\nmetrics:\n  nothere: null\n", "broken.yaml: metrics.nothere: removes"),
-        ("vendor: [x\n", "broken.yaml: not valid YAML"),
+        ("vendor: x\nextends: nothere\n", "broken.yaml:2:10: extends: no profile named 'nothere'"),
+        (
+            "vendor: x\nmatch: [{sys_descr: '(('}]\n",
+            "broken.yaml:2:21: match[0].sys_descr: invalid",
+        ),
+        ("vendor: x\nmetrics:\n  nothere: null\n", "broken.yaml:3:12: metrics.nothere: removes"),
+        ("vendor: [x\n", "broken.yaml:2:1: invalid YAML"),
     ],
 )
-def test_a_broken_profile_is_a_clear_error_naming_file_and_key(tmp_path, text, message):
+def test_a_broken_profile_is_a_clear_error_naming_file_line_column_and_key(tmp_path, text, message):
     with pytest.raises(ProfileError) as caught:
         load_profiles([_with(tmp_path, "broken", text)])
-    assert str(caught.value).startswith(message), str(caught.value)
+    text = str(caught.value)
+    assert text.startswith(f"{tmp_path}/") and "\n" not in text, text
+    assert text.removeprefix(f"{tmp_path}/").startswith(message), text
 
 
 def test_a_new_vendor_is_a_new_file(tmp_path):

@@ -48,10 +48,13 @@ SCHOOL_SCHEMA = Schema(
 
 
 def load_config(
-    path: str | os.PathLike[str], environ: AbcMapping[str, str] | None = None
+    path: str | os.PathLike[str],
+    environ: AbcMapping[str, str] | None = None,
+    vendors: tuple[str, ...] | None = None,
 ) -> Config:
     """Read and validate the file at `path`; `${NAME}` references come from `environ`
-    (default: the process environment). Raises ConfigError."""
+    (default: the process environment); `vendor:` must be one of `vendors` (default: those of the
+    shipped device profiles). Raises ConfigError."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as error:
@@ -60,18 +63,23 @@ def load_config(
     except UnicodeDecodeError as error:
         message = f"cannot read file: not UTF-8 text (byte {error.start})"
         raise ConfigError([Problem(str(path), 1, 1, message)]) from None
-    return load_config_text(text, path, environ)
+    return load_config_text(text, path, environ, vendors)
 
 
 def load_config_text(
     text: str,
     path: str | os.PathLike[str] = "<string>",
     environ: AbcMapping[str, str] | None = None,
+    vendors: tuple[str, ...] | None = None,
 ) -> Config:
     """Validate YAML `text` as if read from `path` (used in messages and as Config.path)."""
+    if vendors is None:
+        from monitor.profiles import registry  # (loaded on first use, not at import)
+
+        vendors = registry().vendors
     ctx = Context(str(path))
     root = parse(text, os.environ if environ is None else environ, ctx.error)
-    members, auths = _read_root(ctx, root, has_syntax_error=bool(ctx.problems))
+    members, auths = _read_root(ctx, root, bool(ctx.problems), vendors)
     if ctx.problems:
         raise ConfigError(ctx.problems)
     return Config(path=Path(path), members=tuple(members), auths=dict(auths.valid))
@@ -86,7 +94,7 @@ class _Seen:
 
 
 def _read_root(
-    ctx: Context, root: Node | None, has_syntax_error: bool
+    ctx: Context, root: Node | None, has_syntax_error: bool, vendors: tuple[str, ...]
 ) -> tuple[list[Member], Auths]:
     auths = Auths({}, set())
     if root is None:
@@ -116,7 +124,7 @@ def _read_root(
     except Invalid:
         return [], auths
     seen = _Seen({}, {})
-    scope = Scope("", "", ping, snmp, auths)
+    scope = Scope("", "", ping, snmp, auths, vendors)
     members = [m for item in items if (m := _read_member(ctx, item, scope, seen)) is not None]
     return members, auths
 
@@ -147,6 +155,7 @@ def _read_member(ctx: Context, item: Node, inherited: Scope, seen: _Seen) -> Mem
         apply(ctx, inherited.ping, fields, "ping", inherited.auths),
         apply(ctx, inherited.snmp, fields, "snmp", inherited.auths),
         inherited.auths,
+        inherited.vendors,
     )
     schools: list[School] = []
     if not fields.written("schools"):
@@ -183,6 +192,7 @@ def _read_school(ctx: Context, item: Node, inherited: Scope, seen: _Seen) -> Sch
         apply(ctx, inherited.ping, fields, "ping", inherited.auths),
         apply(ctx, inherited.snmp, fields, "snmp", inherited.auths),
         inherited.auths,
+        inherited.vendors,
     )
     drafts: list[Draft] = []
     if not fields.written("targets"):

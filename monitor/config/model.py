@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from monitor.profiles import registry
-
 ROLES = ("router", "firewall", "switch", "ap", "controller", "link", "server", "other")
 
 SnmpVersion = Literal["1", "2c", "3"]
@@ -24,10 +22,6 @@ AUTH_PROTOCOLS = ("MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512")
 # AES192/AES256 follow net-snmp and snmp_exporter: Blumenthal key extension; the "C" variants use
 # the Reeder ("Cisco") key extension that Cisco and some others implement instead.
 PRIV_PROTOCOLS = ("DES", "3DES", "AES", "AES192", "AES256", "AES192C", "AES256C")
-
-# Values of `vendor:` (lowercase, as exposed in schoolnet_device_info): every vendor a device
-# profile reports (monitor/profiles/*.yaml), so adding a profile file adds its vendor.
-KNOWN_VENDORS = registry().vendors
 
 
 @dataclass(frozen=True)

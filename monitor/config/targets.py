@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from monitor.config.address import parse_address
 from monitor.config.auths import Auths
-from monitor.config.model import KNOWN_VENDORS, ROLES, PingSettings, SnmpSettings, Target, Via
+from monitor.config.model import ROLES, PingSettings, SnmpSettings, Target, Via
 from monitor.config.schema import (
     FALSE_WORDS,
     Context,
@@ -79,7 +79,7 @@ TARGET_SCHEMA = Schema(
         "bandwidth": _bandwidth,
         "via": None,
         "parent": string(),
-        "vendor": choice(KNOWN_VENDORS, "vendor"),
+        "vendor": None,  # one of Scope.vendors
         "labels": None,
     }
 )
@@ -96,6 +96,9 @@ class Scope:
     ping: Layer
     snmp: Layer
     auths: Auths
+    # Values `vendor:` accepts: every vendor a device profile reports (lowercase, as exposed in
+    # schoolnet_device_info), the operator's own profiles included.
+    vendors: tuple[str, ...] = ()
 
 
 @dataclass
@@ -154,6 +157,12 @@ def read_target(ctx: Context, item: Node, scope: Scope) -> Draft | None:
                 f"no SNMP auth for {subject}: set snmp.auth (here or in defaults) or snmp: false",
             )
 
+    if fields.written("vendor"):
+        try:
+            vendor = choice(scope.vendors, "vendor")(ctx, fields.nodes["vendor"], "vendor")
+            fields.values["vendor"] = vendor
+        except Invalid:
+            fields.broken.add("vendor")
     via, via_target = _read_via(ctx, fields) if is_link else (None, None)
     labels = _read_labels(ctx, fields.nodes["labels"]) if fields.written("labels") else ()
     if ping is None and snmp is None and via is None:

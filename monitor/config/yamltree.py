@@ -77,8 +77,9 @@ class Sequence(Node):
     items: list[Node] = field(default_factory=list)
 
 
-def parse(text: str, environ: AbcMapping[str, str], report: Report) -> Node | None:
+def parse(text: str, environ: AbcMapping[str, str] | None, report: Report) -> Node | None:
     """Return the document's root node, or None for an empty document or a YAML syntax error.
+    `environ` None leaves `${NAME}` as written (device profiles: no secrets, regexes with `$`).
 
     Every problem goes to `report(node, message)`; a syntax error is reported at the parser's mark.
     """
@@ -108,7 +109,7 @@ def _syntax_message(error: yaml.MarkedYAMLError) -> str:
 
 
 class _Converter:
-    def __init__(self, environ: AbcMapping[str, str], report: Report) -> None:
+    def __init__(self, environ: AbcMapping[str, str] | None, report: Report) -> None:
         self.environ = environ
         self.report = report
         # Aliases share one yaml node; converting it once keeps "billion laughs" documents cheap and
@@ -141,7 +142,7 @@ class _Converter:
         tag = node.tag.removeprefix(_TAG_PREFIX)
         scalar = Scalar(line, column, text=node.value, tag=tag, raw=node.value)
         # Keys are schema names and label names, never secrets: no substitution there.
-        if tag == "str" and not is_key and "$" in node.value:
+        if tag == "str" and not is_key and "$" in node.value and self.environ is not None:
             self._substitute(scalar)
         return scalar
 
@@ -160,7 +161,7 @@ class _Converter:
                 )
                 scalar.failed = True
                 return ""
-            value = self.environ.get(name)
+            value = self.environ.get(name) if self.environ is not None else None
             if value is None:
                 self.report(scalar, f"environment variable {name} is not set")
                 scalar.failed = True

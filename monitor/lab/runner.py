@@ -47,11 +47,13 @@ class _DemoEnvironment(dict):
         return value
 
 
-def demo_environment(path: Path, environ: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+def demo_environment(
+    path: Path, environ: dict[str, str], vendors: tuple[str, ...] | None = None
+) -> tuple[dict[str, str], list[str]]:
     """(environment for the lab and its collector, names that got demo values)."""
     env = _DemoEnvironment(environ)
     with contextlib.suppress(Exception):  # the real load below reports problems properly
-        load_config(path, env)
+        load_config(path, env, vendors)
     return dict(env), sorted(set(env.filled))
 
 
@@ -178,9 +180,11 @@ async def run(
     day_seconds: float,
     with_collector: bool,
     collector_args: list[str] | None = None,
+    vendors: tuple[str, ...] | None = None,
 ) -> int:
-    env, filled = demo_environment(config_path, dict(os.environ))
-    config = load_config(config_path, env)
+    """`vendors`: what `vendor:` may say (those of the profiles the collector is given)."""
+    env, filled = demo_environment(config_path, dict(os.environ), vendors)
+    config = load_config(config_path, env, vendors)
     if filled:
         event(
             log,

@@ -1,7 +1,11 @@
 """Device profiles: which vendor and model a device is, and which OIDs tell its health.
 
-One YAML file per vendor/OS family lives beside this module (docs/profiles.md); `registry()` loads
-and validates them once. Selecting a profile for a device is `select()`: the most specific
+One YAML file per vendor/OS family lives beside this module (docs/profiles.md); operators add
+their own directories (`--profiles DIR`), whose files extend or override the shipped ones by name.
+`load_registry()` reads and validates them all (every problem as FILE:LINE:COL, raised together
+in a ProfileError); `registry()` is the shipped set, loaded on first use, never at import.
+
+Selecting a profile for a device is `select()`: the most specific
 sysObjectID prefix wins, then sysDescr rules, then rules that must ask the device (`probe:`);
 `vendor:` in targets.yaml narrows the choice to that vendor's profiles. Unknown devices get the
 generic profile (standard MIBs only) and vendor "unknown".
@@ -10,7 +14,7 @@ generic profile (standard MIBs only) and vendor "unknown".
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from monitor.profiles.evaluate import Data, Sample, evaluate, lookup_keys, model_text
@@ -35,6 +39,7 @@ __all__ = [
     "Registry",
     "Sample",
     "evaluate",
+    "load_registry",
     "lookup_keys",
     "model_text",
     "registry",
@@ -103,7 +108,15 @@ class Registry:
         return self.generic
 
 
+def load_registry(directories: Sequence[Path] = ()) -> Registry:
+    """The shipped profiles and those of the operator's `directories` (later ones win by file
+    name). Raises ProfileError with every problem of every file."""
+    if not directories:
+        return registry()
+    return Registry(load_profiles([PROFILE_DIR, *directories]))
+
+
 @functools.cache
 def registry() -> Registry:
-    """The shipped profiles, loaded and validated once per process."""
+    """The shipped profiles, loaded and validated once per process (on first use)."""
     return Registry(load_profiles([PROFILE_DIR]))

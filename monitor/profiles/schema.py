@@ -1,10 +1,12 @@
-"""Loading and validating device profiles (the YAML files beside this module).
+"""Loading and validating device profiles (the YAML files beside this module, and the operator's
+own directories given with `--profiles`).
 
-A profile file is checked completely when it is loaded: an unknown key, a malformed OID, a family
-that does not exist, an expression naming a column it does not define, a label the family does not
-have, or an `extends:` that leads nowhere is a ProfileError that names the file and the key, e.g.
-`cisco-ios.yaml: metrics.cpu.scale: expected a number, got 'x'`. docs/profiles.md describes the
-format.
+Profiles are read with the same line-aware YAML reader as targets.yaml (monitor/config/yamltree.py)
+and checked completely: an unknown key, a malformed OID, a family that does not exist, an
+expression naming a column it does not define, a label the family does not have, or an `extends:`
+that leads nowhere is a problem reported as `FILE:LINE:COL: key.path: message`, e.g.
+`ops/cisco-ios.yaml:12:12: metrics.cpu.scale: expected a number, got 'x'`. Every problem of every
+file is collected and raised together in one ProfileError. docs/profiles.md describes the format.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from monitor.config.problems import ConfigError, Problem
+from monitor.config.yamltree import Mapping, Node, Scalar, Sequence, parse
 from monitor.families import FAMILIES, Source
 from monitor.profiles.expr import Expression, ExpressionError
 
@@ -28,8 +32,17 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class ProfileError(ValueError):
-    """A broken profile file; the message names the file and the key."""
+class ProfileError(ConfigError):
+    """Broken profile files: `problems` holds every problem of every file, each with its file,
+    line and column and the key it is about, file by file."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems)
+        self.problems.sort(key=lambda p: p.path)  # (stable: in file order within a file)
+        self.args = ("\n".join(str(p) for p in self.problems),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 @dataclass(frozen=True)
@@ -164,28 +177,78 @@ class Profile:
 # --- parsing -------------------------------------------------------------------------------------
 
 
-class _Ctx:
-    def __init__(self, file: str) -> None:
-        self.file = file
+class _Rejected(Exception):
+    """A value was rejected and its problem recorded: the part being read is abandoned."""
 
-    def fail(self, where: str, message: str) -> ProfileError:
-        return ProfileError(
-            f"{self.file}: {where}: {message}" if where else f"{self.file}: {message}"
-        )
+
+class _Ctx:
+    """The problems of one file, placed by the key path they are about (`metrics.cpu.oid`)."""
+
+    def __init__(self, path: str, root: Node | None = None) -> None:
+        self.path = path
+        self.problems: list[Problem] = []
+        self.keys: dict[str, Node] = {}  # key path -> where the key is written
+        self.values: dict[str, Node] = {}  # key path -> where its value is written
+        if root is not None:
+            self._index("", root)
+
+    def _index(self, prefix: str, node: Node) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node:
+                path = f"{prefix}.{key.text}" if prefix else key.text
+                self.keys[path], self.values[path] = key, value
+                self._index(path, value)
+        elif isinstance(node, Sequence):
+            for i, item in enumerate(node.items):
+                path = f"{prefix}[{i}]"
+                self.keys[path] = self.values[path] = item
+                self._index(path, item)
+
+    def _node(self, where: str, at_key: bool) -> Node:
+        path = where
+        while path:
+            found = (self.keys if at_key else self.values).get(path)
+            if found is not None:
+                # a scalar's problem is its value; a block's is where its key is written
+                return found if isinstance(found, Scalar) else self.keys.get(path, found)
+            path = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", path)  # up one key
+        return Node(1, 1)
+
+    def report(self, where: str, message: str) -> None:
+        node = self._node(where, at_key=message.startswith("unknown key"))
+        text = f"{where}: {message}" if where else message
+        self.problems.append(Problem(self.path, node.line, node.column, text))
+
+    def fail(self, where: str, message: str) -> _Rejected:
+        """Record the problem; the caller raises what this returns to abandon the part."""
+        self.report(where, message)
+        return _Rejected(message)
+
+    def attempt(self, read, *args, default=None):
+        """`read(*args)`, or `default` if it was rejected (its problem is recorded), so that one
+        bad value does not hide the next."""
+        try:
+            return read(*args)
+        except _Rejected:
+            return default
 
 
 def _keys(ctx: _Ctx, where: str, data: Any, allowed: set[str], required: set[str] = frozenset()):
+    """Every unknown key is reported (and skipped); a missing required key or a value that is not
+    a mapping abandons the part."""
     if not isinstance(data, dict):
         raise ctx.fail(where, f"expected a mapping, got {type(data).__name__}")
     for key in data:
         if key not in allowed:
-            raise ctx.fail(
+            ctx.report(
                 f"{where}.{key}" if where else str(key),
                 f"unknown key (allowed: {', '.join(sorted(allowed))})",
             )
-    for key in required:
-        if key not in data:
-            raise ctx.fail(where, f"missing required key {key!r}")
+    missing = [key for key in sorted(required) if key not in data]
+    for key in missing:
+        ctx.report(where, f"missing required key {key!r}")
+    if missing:
+        raise _Rejected("missing keys")
     return data
 
 
@@ -304,19 +367,29 @@ _METRIC_KEYS = {
 }
 
 
-def _metric(ctx: _Ctx, where: str, metric_id: str, data: Any) -> Metric:
+def _metric(ctx: _Ctx, where: str, metric_id: str, data: Any) -> Metric | None:
+    """The metric, or None with every problem of it recorded (each part is read on its own, so
+    a bad `scale:` does not hide a bad `labels:`)."""
+    before = len(ctx.problems)
     _keys(ctx, where, data, _METRIC_KEYS, {"family", "oid"})
-    family_name = data["family"]
-    family = FAMILIES.get(family_name)
-    if family is None or family.source is not Source.PROFILE:
-        known = sorted(f.name for f in FAMILIES.values() if f.source is Source.PROFILE)
-        raise ctx.fail(
-            f"{where}.family", f"unknown family {family_name!r} (known: {', '.join(known)})"
-        )
-    oid = parse_oid(ctx, f"{where}.oid", data["oid"])
+
+    def read_family():
+        family = FAMILIES.get(data["family"])
+        if family is None or family.source is not Source.PROFILE:
+            known = sorted(f.name for f in FAMILIES.values() if f.source is Source.PROFILE)
+            raise ctx.fail(
+                f"{where}.family", f"unknown family {data['family']!r} (known: {', '.join(known)})"
+            )
+        return family
+
+    family = ctx.attempt(read_family)
+    oid = ctx.attempt(parse_oid, ctx, f"{where}.oid", data["oid"])
+    if oid is None:
+        return None  # whether it is a scalar decides how everything else is read
     scalar = oid[-1] == 0
-    columns: list[tuple[str, OID]] = []
-    if "columns" in data:
+
+    def read_columns() -> list[tuple[str, OID]]:
+        columns: list[tuple[str, OID]] = []
         _keys(ctx, f"{where}.columns", data["columns"], set(data["columns"] or {}))
         for name, column in data["columns"].items():
             if not isinstance(name, str) or not _ID.match(name) or name == "value":
@@ -329,27 +402,32 @@ def _metric(ctx: _Ctx, where: str, metric_id: str, data: Any) -> Metric:
                     "columns of rows with the same index",
                 )
             columns.append((name, column_oid))
-    expression = None
-    if "value" in data:
+        return columns
+
+    columns = ctx.attempt(read_columns, default=[]) if "columns" in data else []
+
+    def read_expression() -> Expression | None:
+        if "value" not in data:
+            if columns:
+                raise ctx.fail(f"{where}.columns", "columns are only used by a `value:` expression")
+            return None
         try:
-            expression = Expression(
+            return Expression(
                 _scalar_text(ctx, f"{where}.value", data["value"]),
                 {"value"} | {name for name, _ in columns},
             )
         except ExpressionError as exc:
             raise ctx.fail(f"{where}.value", str(exc)) from None
-    elif columns:
-        raise ctx.fail(f"{where}.columns", "columns are only used by a `value:` expression")
-    mapping = None
-    if "map" in data:
+
+    def read_map() -> tuple[tuple[str, float], ...]:
         if not isinstance(data["map"], dict) or not data["map"]:
             raise ctx.fail(f"{where}.map", "expected a mapping of raw value: number")
-        mapping = tuple(
+        return tuple(
             (_scalar_text(ctx, f"{where}.map", k), _number(ctx, f"{where}.map.{k}", v))
             for k, v in data["map"].items()
         )
-    conditions = []
-    for i, cond in enumerate(_list(data.get("where", []))):
+
+    def read_condition(i: int, cond: Any) -> Condition:
         cwhere = f"{where}.where[{i}]"
         _keys(ctx, cwhere, cond, {"oid", "equals", "regex"}, {"oid"})
         if ("equals" in cond) == ("regex" in cond):
@@ -357,21 +435,15 @@ def _metric(ctx: _Ctx, where: str, metric_id: str, data: Any) -> Metric:
         cond_oid = parse_oid(ctx, f"{cwhere}.oid", cond["oid"])
         if (cond_oid[-1] == 0) != scalar:
             raise ctx.fail(f"{cwhere}.oid", "a condition reads the same kind of OID as the metric")
-        conditions.append(
-            Condition(
-                cond_oid,
-                equals=tuple(
-                    _scalar_text(ctx, f"{cwhere}.equals", v) for v in _list(cond["equals"])
-                )
-                if "equals" in cond
-                else None,
-                regex=_regex(ctx, f"{cwhere}.regex", cond["regex"]) if "regex" in cond else None,
-            )
+        return Condition(
+            cond_oid,
+            equals=tuple(_scalar_text(ctx, f"{cwhere}.equals", v) for v in _list(cond["equals"]))
+            if "equals" in cond
+            else None,
+            regex=_regex(ctx, f"{cwhere}.regex", cond["regex"]) if "regex" in cond else None,
         )
-    labels = []
-    raw_labels = data.get("labels") or {}
-    _keys(ctx, f"{where}.labels", raw_labels, set(family.labels))
-    for name, spec in raw_labels.items():
+
+    def read_label(name: str, spec: Any) -> tuple[str, tuple[LabelSource, ...]]:
         sources = tuple(
             _label_source(
                 ctx, f"{where}.labels.{name}" + (f"[{i}]" if isinstance(spec, list) else ""), s
@@ -380,23 +452,52 @@ def _metric(ctx: _Ctx, where: str, metric_id: str, data: Any) -> Metric:
         )
         if scalar and any(s.kind in ("index", "interface") or s.index or s.via for s in sources):
             raise ctx.fail(f"{where}.labels.{name}", "a scalar metric has no row index to label by")
-        labels.append((name, sources))
-    aggregate = data.get("aggregate")
-    if aggregate is not None and aggregate not in AGGREGATES:
-        raise ctx.fail(f"{where}.aggregate", f"expected one of {', '.join(AGGREGATES)}")
-    unless = tuple(_list(data.get("unless", [])))
-    if any(not isinstance(u, str) or u == metric_id for u in unless):
-        raise ctx.fail(f"{where}.unless", "expected ids of other metrics of this profile")
+        return name, sources
+
+    def read_labels() -> list[tuple[str, tuple[LabelSource, ...]]]:
+        raw_labels = data.get("labels") or {}
+        _keys(ctx, f"{where}.labels", raw_labels, set(family.labels) if family else set(raw_labels))
+        read = [ctx.attempt(read_label, name, spec) for name, spec in raw_labels.items()]
+        return [label for label in read if label is not None]
+
+    def read_aggregate() -> str | None:
+        aggregate = data.get("aggregate")
+        if aggregate is not None and aggregate not in AGGREGATES:
+            raise ctx.fail(f"{where}.aggregate", f"expected one of {', '.join(AGGREGATES)}")
+        return aggregate
+
+    def read_unless() -> tuple[str, ...]:
+        unless = tuple(_list(data.get("unless", [])))
+        if any(not isinstance(u, str) or u == metric_id for u in unless):
+            raise ctx.fail(f"{where}.unless", "expected ids of other metrics of this profile")
+        return unless
+
+    expression = ctx.attempt(read_expression)
+    mapping = ctx.attempt(read_map) if "map" in data else None
+    conditions = [
+        ctx.attempt(read_condition, i, cond) for i, cond in enumerate(_list(data.get("where", [])))
+    ]
+    labels = ctx.attempt(read_labels, default=[])
+    aggregate = ctx.attempt(read_aggregate)
+    unless = ctx.attempt(read_unless, default=())
+    scale = ctx.attempt(_number, ctx, f"{where}.scale", data["scale"]) if "scale" in data else 1.0
+    default = (
+        ctx.attempt(_number, ctx, f"{where}.default", data["default"])
+        if "default" in data
+        else None
+    )
+    if len(ctx.problems) > before:
+        return None
     return Metric(
         id=metric_id,
-        family=family_name,
+        family=family.name,
         oid=oid,
         scalar=scalar,
         columns=tuple(columns),
         expression=expression,
-        scale=_number(ctx, f"{where}.scale", data["scale"]) if "scale" in data else 1.0,
+        scale=scale,
         map=mapping,
-        default=_number(ctx, f"{where}.default", data["default"]) if "default" in data else None,
+        default=default,
         where=tuple(conditions),
         labels=tuple(labels),
         aggregate=aggregate,
@@ -405,34 +506,34 @@ def _metric(ctx: _Ctx, where: str, metric_id: str, data: Any) -> Metric:
 
 
 def _match(ctx: _Ctx, data: Any) -> tuple[MatchRule, ...]:
-    rules = []
-    for i, rule in enumerate(_list(data)):
-        where = f"match[{i}]"
-        _keys(ctx, where, rule, {"sys_object_id", "sys_descr", "probe"})
-        if not rule:
-            raise ctx.fail(where, "a rule needs sys_object_id, sys_descr or probe")
-        probe = None
-        if "probe" in rule:
-            _keys(ctx, f"{where}.probe", rule["probe"], {"oid", "regex"}, {"oid"})
-            probe = Probe(
-                parse_oid(ctx, f"{where}.probe.oid", rule["probe"]["oid"]),
-                _regex(ctx, f"{where}.probe.regex", rule["probe"]["regex"])
-                if "regex" in rule["probe"]
-                else None,
-            )
-        rules.append(
-            MatchRule(
-                sys_object_id=tuple(
-                    parse_oid(ctx, f"{where}.sys_object_id", o)
-                    for o in _list(rule.get("sys_object_id", []))
-                ),
-                sys_descr=tuple(
-                    _regex(ctx, f"{where}.sys_descr", r) for r in _list(rule.get("sys_descr", []))
-                ),
-                probe=probe,
-            )
+    rules = [ctx.attempt(_match_rule, ctx, i, rule) for i, rule in enumerate(_list(data))]
+    return tuple(rule for rule in rules if rule is not None)
+
+
+def _match_rule(ctx: _Ctx, i: int, rule: Any) -> MatchRule:
+    where = f"match[{i}]"
+    _keys(ctx, where, rule, {"sys_object_id", "sys_descr", "probe"})
+    if not rule:
+        raise ctx.fail(where, "a rule needs sys_object_id, sys_descr or probe")
+    probe = None
+    if "probe" in rule:
+        _keys(ctx, f"{where}.probe", rule["probe"], {"oid", "regex"}, {"oid"})
+        probe = Probe(
+            parse_oid(ctx, f"{where}.probe.oid", rule["probe"]["oid"]),
+            _regex(ctx, f"{where}.probe.regex", rule["probe"]["regex"])
+            if "regex" in rule["probe"]
+            else None,
         )
-    return tuple(rules)
+    return MatchRule(
+        sys_object_id=tuple(
+            parse_oid(ctx, f"{where}.sys_object_id", o)
+            for o in _list(rule.get("sys_object_id", []))
+        ),
+        sys_descr=tuple(
+            _regex(ctx, f"{where}.sys_descr", r) for r in _list(rule.get("sys_descr", []))
+        ),
+        probe=probe,
+    )
 
 
 def _model(ctx: _Ctx, data: Any) -> tuple[ModelSource, ...]:
@@ -468,81 +569,165 @@ _PROFILE_KEYS = {
 }
 
 
-def parse_profile(name: str, path: str, data: Any) -> tuple[Profile, dict[str, Metric | None]]:
+def parse_profile(
+    ctx: _Ctx, name: str, path: str, data: Any
+) -> tuple[Profile, dict[str, Metric | None]] | None:
     """One file -> its Profile (without the parent's metrics) and its own metric entries, where
-    None removes a metric inherited from the parent."""
-    ctx = _Ctx(Path(path).name)
+    None removes a metric inherited from the parent; None if the file has problems (all of them
+    recorded in `ctx`)."""
+    before = len(ctx.problems)
     if not _NAME.match(name):
-        raise ctx.fail("", "file names are lowercase words joined by '-' (e.g. cisco-ios.yaml)")
-    _keys(ctx, "", data, _PROFILE_KEYS, {"vendor"})
+        ctx.report("", "file names are lowercase words joined by '-' (e.g. cisco-ios.yaml)")
+    try:
+        _keys(ctx, "", data, _PROFILE_KEYS, {"vendor"})
+    except _Rejected:
+        return None
     vendor = data["vendor"]
     if not isinstance(vendor, str) or not _NAME.match(vendor):
-        raise ctx.fail("vendor", f"expected a lowercase vendor name, got {vendor!r}")
+        ctx.report("vendor", f"expected a lowercase vendor name, got {vendor!r}")
     extends = data.get("extends")
     if extends is None and name != GENERIC:
         extends = GENERIC
     if extends is not None and not isinstance(extends, str):
-        raise ctx.fail("extends", f"expected a profile name, got {extends!r}")
+        ctx.report("extends", f"expected a profile name, got {extends!r}")
     for key in ("bulk", "vendor_default"):
         if key in data and not isinstance(data[key], bool):
-            raise ctx.fail(key, f"expected true or false, got {data[key]!r}")
+            ctx.report(key, f"expected true or false, got {data[key]!r}")
     if "description" in data and not isinstance(data["description"], str):
-        raise ctx.fail("description", "expected text")
+        ctx.report("description", "expected text")
     metrics: dict[str, Metric | None] = {}
     raw_metrics = data.get("metrics") or {}
-    _keys(ctx, "metrics", raw_metrics, set(raw_metrics))
+    if (
+        ctx.attempt(
+            _keys,
+            ctx,
+            "metrics",
+            raw_metrics,
+            set(raw_metrics) if isinstance(raw_metrics, dict) else set(),
+        )
+        is None
+    ):
+        raw_metrics = {}
     for metric_id, spec in raw_metrics.items():
         where = f"metrics.{metric_id}"
         if not isinstance(metric_id, str) or not _ID.match(metric_id):
-            raise ctx.fail(where, "metric ids are lowercase words joined by '_'")
-        metrics[metric_id] = None if spec is None else _metric(ctx, where, metric_id, spec)
+            ctx.report(where, "metric ids are lowercase words joined by '_'")
+            continue
+        metrics[metric_id] = (
+            None if spec is None else ctx.attempt(_metric, ctx, where, metric_id, spec)
+        )
+    match = ctx.attempt(_match, ctx, data["match"], default=()) if "match" in data else ()
+    model = ctx.attempt(_model, ctx, data["model"], default=()) if "model" in data else ()
+    if name == GENERIC and match:
+        ctx.report("match", "the generic profile is the fallback; it matches nothing itself")
+    if len(ctx.problems) > before:
+        return None
     profile = Profile(
         name=name,
         path=path,
         vendor=vendor,
         description=data.get("description", ""),
         extends=extends,
-        match=_match(ctx, data["match"]) if "match" in data else (),
-        model=_model(ctx, data["model"]) if "model" in data else (),
+        match=match,
+        model=model,
         bulk=data.get("bulk"),
         vendor_default=data.get("vendor_default", False),
     )
-    if name == GENERIC and profile.match:
-        raise ctx.fail("match", "the generic profile is the fallback; it matches nothing itself")
     return profile, metrics
+
+
+def _plain(ctx: _Ctx, node: Node) -> Any:
+    """The positioned tree as the plain values PyYAML would have constructed."""
+    if isinstance(node, Mapping):
+        return {_plain(ctx, key): _plain(ctx, value) for key, value in node}
+    if isinstance(node, Sequence):
+        return [_plain(ctx, item) for item in node.items]
+    assert isinstance(node, Scalar)
+    if node.tag == "str":
+        return node.text
+    if node.tag in ("int", "float", "bool", "null", "timestamp"):
+        return yaml.safe_load(node.raw)
+    ctx.problems.append(
+        Problem(ctx.path, node.line, node.column, f"unsupported YAML tag !{node.tag}")
+    )
+    return node.text
+
+
+def _read(path: Path) -> tuple[_Ctx, Any]:
+    """The file's context (problems, positions) and its plain data (None if unreadable)."""
+    ctx = _Ctx(str(path))
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        ctx.problems.append(Problem(str(path), 1, 1, f"cannot read file: {error}"))
+        return ctx, None
+    root = parse(
+        text,
+        None,
+        lambda node, message: ctx.problems.append(
+            Problem(str(path), node.line, node.column, message)
+        ),
+    )
+    if root is None:
+        if not ctx.problems:
+            ctx.problems.append(
+                Problem(str(path), 1, 1, "the file is empty; it needs at least 'vendor'")
+            )
+        return ctx, None
+    ctx._index("", root)
+    return ctx, _plain(ctx, root)
 
 
 def load_profiles(directories: list[Path]) -> dict[str, Profile]:
     """Every *.yaml in `directories` (later directories override earlier ones by file name),
-    validated, with `extends:` resolved."""
+    validated, with `extends:` resolved. Raises ProfileError with every problem of every file."""
     files: dict[str, Path] = {}
+    problems: list[Problem] = []
     for directory in directories:
+        if not Path(directory).is_dir():
+            problems.append(Problem(str(directory), 1, 1, "not a directory of profiles"))
+            continue
         for path in sorted(Path(directory).glob("*.yaml")):
             files[path.stem] = path
+    contexts: dict[str, _Ctx] = {}
     parsed: dict[str, tuple[Profile, dict[str, Metric | None]]] = {}
+    broken: set[str] = set()
     for name, path in files.items():
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ProfileError(f"{path.name}: not valid YAML: {exc}") from None
-        parsed[name] = parse_profile(name, str(path), data)
-    if GENERIC not in parsed:
-        raise ProfileError(f"{GENERIC}.yaml is missing: every profile extends it")
+        ctx, data = _read(path)
+        contexts[name] = ctx
+        result = parse_profile(ctx, name, str(path), data) if not ctx.problems else None
+        if result is None:
+            broken.add(name)
+            extends = data.get("extends") if isinstance(data, dict) else None
+            if isinstance(extends, str) and extends not in files:  # (all problems at once)
+                ctx.report("extends", f"no profile named {extends!r}")
+        else:
+            parsed[name] = result
+    if GENERIC not in files:
+        problems.append(
+            Problem(f"{GENERIC}.yaml", 1, 1, "missing: every profile extends the generic profile")
+        )
     resolved: dict[str, Profile] = {}
     known: dict[str, set[str]] = {}  # metric ids ever defined along each profile's extends chain
 
-    def resolve(name: str, chain: tuple[str, ...]) -> Profile:
+    def resolve(name: str, chain: tuple[str, ...]) -> Profile | None:
         if name in resolved:
             return resolved[name]
+        if name not in parsed:
+            return None
         profile, own = parsed[name]
-        ctx = _Ctx(Path(profile.path).name)
+        ctx = contexts[name]
         metrics: dict[str, Metric] = {}
         if profile.extends is not None:
+            if profile.extends in broken:
+                return None  # its own problems are reported
             if profile.extends not in parsed:
                 raise ctx.fail("extends", f"no profile named {profile.extends!r}")
             if profile.extends in chain:
                 raise ctx.fail("extends", f"circular: {' -> '.join((*chain, profile.extends))}")
             parent = resolve(profile.extends, (*chain, profile.extends))
+            if parent is None:
+                return None
             metrics.update(parent.metrics)
             if not profile.model:
                 profile.model = parent.model
@@ -571,14 +756,19 @@ def load_profiles(directories: list[Path]) -> dict[str, Profile]:
         return profile
 
     for name in parsed:
-        resolve(name, (name,))
+        contexts[name].attempt(resolve, name, (name,))
     defaults: dict[str, str] = {}
     for profile in resolved.values():
         if profile.vendor_default:
             if profile.vendor in defaults:
-                raise ProfileError(
-                    f"{Path(profile.path).name}: vendor_default: {defaults[profile.vendor]} is "
-                    f"already the default profile of vendor {profile.vendor!r}"
+                contexts[profile.name].report(
+                    "vendor_default",
+                    f"{defaults[profile.vendor]} is already the default profile of vendor "
+                    f"{profile.vendor!r}",
                 )
             defaults[profile.vendor] = profile.name
+    for ctx in contexts.values():
+        problems += ctx.problems
+    if problems:
+        raise ProfileError(problems)
     return resolved
