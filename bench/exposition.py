@@ -182,6 +182,7 @@ def reference_render(store: ResultStore) -> bytes:
         labels = dict(t.labels)
         base = [t.member, t.school, t.id, t.role] + [labels.get(n, "") for n in static]
         each(Source.TARGET, state, base)
+        each(Source.CLOCK, state, base)
         if state.ping is not None:
             each(Source.PING, state, base)
         poll = state.snmp

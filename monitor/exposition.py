@@ -30,14 +30,6 @@ from monitor.families import BASE_LABELS, FAMILIES, SCHOOL_LABELS, Family, Sourc
 from monitor.store import ResultStore, TargetState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_TARGET = by_source(Source.TARGET)
-_PING = by_source(Source.PING)
-_SNMP = by_source(Source.SNMP)
-_DEVICE = by_source(Source.DEVICE)
-_INTERFACE = tuple((f.name, f.value) for f in by_source(Source.INTERFACE))
-_PER_TARGET = tuple(f.name for f in FAMILIES.values() if f.source.per_target)
-_SCHOOL = by_source(Source.SCHOOL)
-_COLLECTOR = by_source(Source.COLLECTOR)
 _ESCAPE = str.maketrans({"\\": r"\\", '"': r"\"", "\n": r"\n"})
 
 Fragments = dict[str, list[str]]  # family name -> its lines for one target, while rendering
@@ -70,8 +62,17 @@ def _same(old: tuple, new: tuple) -> bool:
 class Exposition:
     """Renders a store; create one per store and call `render()` from any thread."""
 
-    def __init__(self, store: ResultStore) -> None:
+    def __init__(self, store: ResultStore, families: dict[str, Family] = FAMILIES) -> None:
+        """`families`: the contract to render (tests may extend the table)."""
         self.store = store
+        self._families = families
+        self._by = {source: by_source(source, families) for source in Source}
+        self._interface = tuple((f.name, f.value) for f in self._by[Source.INTERFACE])
+        self._per_target = tuple(n for n, f in families.items() if f.source.per_target)
+        self._header = {
+            f.name: f"# HELP {f.name} {f.help}\n# TYPE {f.name} {f.type}\n".encode()
+            for f in families.values()
+        }
         self._lock = threading.Lock()
         self._static: tuple[str, ...] = ()
         self._ping: dict[tuple, tuple[tuple, Encoded]] = {}
@@ -94,8 +95,9 @@ class Exposition:
                 self._ping.clear()
                 self._snmp.clear()
                 self._target.clear()
-            parts: dict[str, list[bytes]] = {name: [] for name in _PER_TARGET}
+            parts: dict[str, list[bytes]] = {name: [] for name in self._per_target}
             keys = set()
+            clock = self._by[Source.CLOCK]
             for state in states:
                 key = state.target.key
                 keys.add(key)
@@ -119,13 +121,16 @@ class Exposition:
                         cache[key] = cached
                     for name, fragment in cached[1].items():
                         parts[name].append(fragment)
+                if clock:  # values that change with the time, not with results: never cached
+                    for name, lines in _render(clock, state, self._base(state)).items():
+                        parts[name].append("".join(lines).encode())
             for cache in (self._target, self._ping, self._snmp, self._bases):
                 for key in [k for k in cache if k not in keys]:
                     del cache[key]
             out: list[bytes] = []
             for name, fragments in parts.items():
                 if fragments:
-                    out.append(_HEADER[name])
+                    out.append(self._header[name])
                     out.extend(fragments)
             out.append(self._schools(states).encode())
             out.append(self._collector(states).encode())
@@ -160,24 +165,24 @@ class Exposition:
         return labels
 
     def _render_target(self, state: TargetState) -> Fragments:
-        return _render(_TARGET, state, self._base(state))
+        return _render(self._by[Source.TARGET], state, self._base(state))
 
     def _render_ping(self, state: TargetState) -> Fragments:
         if state.ping is None:
             return {}
-        return _render(_PING, state, self._base(state))
+        return _render(self._by[Source.PING], state, self._base(state))
 
     def _render_snmp(self, state: TargetState) -> Fragments:
         poll = state.snmp
         if poll is None:
             return {}
         base = self._base(state)
-        out = _render(_SNMP, poll, base)
+        out = _render(self._by[Source.SNMP], poll, base)
         if not poll.ok:
             return out  # stale device data is not reported as current
-        out.update(_render(_DEVICE, poll, base))
+        out.update(_render(self._by[Source.DEVICE], poll, base))
         for sample in poll.samples:
-            family = FAMILIES[sample.family]
+            family = self._families[sample.family]
             given = dict(sample.labels)
             extra = "".join("," + _label(n, given.get(n, "")) for n in family.labels)
             out.setdefault(family.name, []).append(
@@ -185,14 +190,14 @@ class Exposition:
             )
         if not poll.interfaces:
             return out
-        lines: list[list[str]] = [[] for _ in _INTERFACE]
+        lines: list[list[str]] = [[] for _ in self._interface]
         for interface in poll.interfaces:
             labels = self._interface_labels(base, interface.name, interface.alias)
-            for into, (name, read) in zip(lines, _INTERFACE, strict=True):
+            for into, (name, read) in zip(lines, self._interface, strict=True):
                 value = read(interface)
                 if value is not None:  # (ints, most of them, need no formatting decision)
                     into.append(f"{name}{labels}{value if type(value) is int else _value(value)}\n")
-        for into, (name, _) in zip(lines, _INTERFACE, strict=True):
+        for into, (name, _) in zip(lines, self._interface, strict=True):
             out[name] = into
         return out
 
@@ -202,7 +207,7 @@ class Exposition:
         if config is None:
             return ""
         out = []
-        for family in _SCHOOL:
+        for family in self._by[Source.SCHOOL]:
             lines = []
             for member in config.members:
                 for school in member.schools:
@@ -213,14 +218,14 @@ class Exposition:
                     labels = _labels((*SCHOOL_LABELS, *family.labels), values)
                     lines.append(f"{family.name}{{{labels}}} {_value(value)}\n")
             if lines:
-                out.append(_HEADER[family.name].decode())
+                out.append(self._header[family.name].decode())
                 out += lines
         return "".join(out)
 
     def _collector(self, states: list[TargetState]) -> str:
         out = []
-        for family in _COLLECTOR:
-            out.append(_HEADER[family.name].decode())
+        for family in self._by[Source.COLLECTOR]:
+            out.append(self._header[family.name].decode())
             for values, value in family.samples(self.store, states):
                 labels = _labels(family.labels, values)
                 labels = f"{{{labels}}}" if labels else ""
@@ -253,9 +258,3 @@ def _render(families: tuple[Family, ...], subject: object, base: str) -> Fragmen
             extra = "," + _labels(family.labels, family.label_values(subject))
         out[family.name] = [f"{family.name}{{{base}{extra}}} {_value(value)}\n"]
     return out
-
-
-_HEADER = {
-    f.name: f"# HELP {f.name} {f.help}\n# TYPE {f.name} {f.type}\n".encode()
-    for f in FAMILIES.values()
-}

@@ -52,6 +52,8 @@ class Source(enum.Enum):
     Per target (base labels `member, school, target, role` and the target's static `labels:`):
     - TARGET: `value(state)` / `label_values(state)` with the store's TargetState; rendered anew
       when the target's config or its `up` changes.
+    - CLOCK: the same, rendered on every scrape: values that change with the time rather than
+      with results (a target inside a calendar window).
     - PING: the same, only while the target has an echo round (`state.ping` is set); rendered
       anew with every round.
     - SNMP: `value(poll)` with the last SnmpPoll, failed or not.
@@ -70,6 +72,7 @@ class Source(enum.Enum):
     """
 
     TARGET = "target"
+    CLOCK = "clock"
     PING = "ping"
     SNMP = "snmp"
     DEVICE = "device"
@@ -533,9 +536,13 @@ FAMILIES: dict[str, Family] = {
 }
 
 
-def by_source(*sources: Source) -> tuple[Family, ...]:
+def by_source(
+    sources: Source | tuple[Source, ...], families: dict[str, Family] | None = None
+) -> tuple[Family, ...]:
     """The families of these sources, in table order."""
-    return tuple(f for f in FAMILIES.values() if f.source in sources)
+    wanted = sources if isinstance(sources, tuple) else (sources,)
+    table = FAMILIES if families is None else families
+    return tuple(f for f in table.values() if f.source in wanted)
 
 
 def reserved_labels() -> dict[str, str]:
@@ -581,7 +588,7 @@ _check(FAMILIES)
 # -- docs/metrics.md ------------------------------------------------------------------------------
 
 DOC_SECTIONS = {
-    "target": (Source.TARGET, Source.PING, Source.SNMP, Source.DEVICE),
+    "target": (Source.TARGET, Source.CLOCK, Source.PING, Source.SNMP, Source.DEVICE),
     "interface": (Source.INTERFACE,),
     "profile": (Source.PROFILE,),
     "school": (Source.SCHOOL,),
@@ -594,7 +601,7 @@ _BLOCK = re.compile(
 
 def markdown_table(sources: tuple[Source, ...]) -> str:
     rows = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
-    for f in by_source(*sources):
+    for f in by_source(sources):
         labels = ", ".join(f"`{name}`" for name in f.labels)
         rows.append(f"| `{f.name}` | {f.type} | {labels} | {f.meaning} |")
     return "\n".join(rows) + "\n"

@@ -19,7 +19,9 @@ from tests.conftest import RECORDINGS
 PRODUCT_FAMILIES = [
     *(
         f.name
-        for f in by_source(Source.TARGET, Source.PING, Source.SNMP, Source.DEVICE, Source.INTERFACE)
+        for f in by_source(
+            (Source.TARGET, Source.PING, Source.SNMP, Source.DEVICE, Source.INTERFACE)
+        )
     ),
     "schoolnet_config_last_reload_successful",
     "schoolnet_config_last_reload_success_timestamp_seconds",

@@ -18,6 +18,7 @@ from monitor.families import (
     BASE_LABELS,
     FAMILIES,
     SCHOOL_LABELS,
+    Family,
     Source,
     by_source,
     render_docs,
@@ -125,7 +126,7 @@ def test_every_per_target_family_the_synthetic_fleet_fills_is_rendered():
     for source in (Source.TARGET, Source.PING, Source.SNMP, Source.DEVICE, Source.INTERFACE):
         for family in by_source(source):
             assert family.name in names, family.name
-    for family in by_source(Source.COLLECTOR, Source.SCHOOL):
+    for family in by_source((Source.COLLECTOR, Source.SCHOOL)):
         assert f"# TYPE {family.name} {family.type}\n" in text
 
 
@@ -166,3 +167,28 @@ def test_profile_families_are_the_ones_profiles_may_fill():
     used = {m.family for p in registry().profiles.values() for m in p.metrics.values()}
     assert used <= allowed
     assert len(used) >= len(allowed) - 1  # (PoE per port: only in recordings with PoE ports)
+
+
+def test_a_clock_family_is_rendered_anew_on_every_scrape():
+    """A value that changes with the time (a calendar window), not with a new result, is never
+    served from the cache."""
+    now = {"down": 0}
+    family = Family(
+        "schoolnet_test_expected_down",
+        "gauge",
+        "A test family.",
+        Source.CLOCK,
+        value=lambda state: now["down"] if state.target.id == "sw" else None,
+    )
+    store, _ = synthetic_store(20)
+    exposition = Exposition(store, {**FAMILIES, family.name: family})
+
+    def lines() -> list[str]:
+        text = exposition.render().decode()
+        assert f"# TYPE {family.name} gauge\n" in text
+        return [line for line in text.splitlines() if line.startswith(family.name + "{")]
+
+    first = lines()
+    assert len(first) == 2 and all('target="sw"' in x and x.endswith(" 0") for x in first)
+    now["down"] = 1  # nothing new in the store: only the clock moved
+    assert [x.removesuffix(" 1") for x in lines()] == [x.removesuffix(" 0") for x in first]

@@ -138,6 +138,21 @@ def test_run_refuses_to_start_with_a_broken_profile(tmp_path):
     assert result.stderr.startswith(f"{ops / 'acme.yaml'}:2:10: extends: no profile named")
 
 
+def test_lab_refuses_to_start_with_a_broken_profile(tmp_path):
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    (ops / "acme.yaml").write_text(ALSO_BROKEN)
+    config = tmp_path / "targets.yaml"
+    _config(config, 161)
+    control = tmp_path / "lab.sock"
+    result = _monitor(
+        "lab", "--config", str(config), "--profiles", str(ops), "--control", str(control)
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{ops / 'acme.yaml'}:2:10: extends: no profile named")
+    assert not control.exists()
+
+
 def test_profiles_are_not_loaded_at_import():
     code = (
         "import monitor.cli, monitor.collector, monitor.config.loader, monitor.exposition\n"
