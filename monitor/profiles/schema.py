@@ -184,25 +184,24 @@ class _Rejected(Exception):
 class _Ctx:
     """The problems of one file, placed by the key path they are about (`metrics.cpu.oid`)."""
 
-    def __init__(self, path: str, root: Node | None = None) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
         self.problems: list[Problem] = []
         self.keys: dict[str, Node] = {}  # key path -> where the key is written
         self.values: dict[str, Node] = {}  # key path -> where its value is written
-        if root is not None:
-            self._index("", root)
 
-    def _index(self, prefix: str, node: Node) -> None:
+    def index(self, node: Node, prefix: str = "") -> None:
+        """Learn where every key path of the file is written."""
         if isinstance(node, Mapping):
             for key, value in node:
                 path = f"{prefix}.{key.text}" if prefix else key.text
                 self.keys[path], self.values[path] = key, value
-                self._index(path, value)
+                self.index(value, path)
         elif isinstance(node, Sequence):
             for i, item in enumerate(node.items):
                 path = f"{prefix}[{i}]"
                 self.keys[path] = self.values[path] = item
-                self._index(path, item)
+                self.index(item, path)
 
     def _node(self, where: str, at_key: bool) -> Node:
         path = where
@@ -674,7 +673,7 @@ def _read(path: Path) -> tuple[_Ctx, Any]:
                 Problem(str(path), 1, 1, "the file is empty; it needs at least 'vendor'")
             )
         return ctx, None
-    ctx._index("", root)
+    ctx.index(root)
     return ctx, _plain(ctx, root)
 
 
