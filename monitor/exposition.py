@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -67,6 +68,7 @@ class Exposition:
         self.store = store
         self._families = families
         self._by = {source: by_source(source, families) for source in Source}
+        self._plans = {source: _plan(self._by[source]) for source in Source}
         self._interface = tuple((f.name, f.value) for f in self._by[Source.INTERFACE])
         self._per_target = tuple(n for n, f in families.items() if f.source.per_target)
         self._header = {
@@ -97,7 +99,7 @@ class Exposition:
                 self._target.clear()
             parts: dict[str, list[bytes]] = {name: [] for name in self._per_target}
             keys = set()
-            clock = self._by[Source.CLOCK]
+            clock = self._plans[Source.CLOCK]
             for state in states:
                 key = state.target.key
                 keys.add(key)
@@ -165,22 +167,22 @@ class Exposition:
         return labels
 
     def _render_target(self, state: TargetState) -> Fragments:
-        return _render(self._by[Source.TARGET], state, self._base(state))
+        return _render(self._plans[Source.TARGET], state, self._base(state))
 
     def _render_ping(self, state: TargetState) -> Fragments:
         if state.ping is None:
             return {}
-        return _render(self._by[Source.PING], state, self._base(state))
+        return _render(self._plans[Source.PING], state, self._base(state))
 
     def _render_snmp(self, state: TargetState) -> Fragments:
         poll = state.snmp
         if poll is None:
             return {}
         base = self._base(state)
-        out = _render(self._by[Source.SNMP], poll, base)
+        out = _render(self._plans[Source.SNMP], poll, base)
         if not poll.ok:
             return out  # stale device data is not reported as current
-        out.update(_render(self._by[Source.DEVICE], poll, base))
+        out.update(_render(self._plans[Source.DEVICE], poll, base))
         for sample in poll.samples:
             family = self._families[sample.family]
             given = dict(sample.labels)
@@ -195,8 +197,15 @@ class Exposition:
             labels = self._interface_labels(base, interface.name, interface.alias)
             for into, (name, read) in zip(lines, self._interface, strict=True):
                 value = read(interface)
-                if value is not None:  # (ints, most of them, need no formatting decision)
-                    into.append(f"{name}{labels}{value if type(value) is int else _value(value)}\n")
+                if value is None:
+                    continue
+                kind = type(value)  # (inline: this line runs for every port of every switch)
+                if kind is int:
+                    into.append(f"{name}{labels}{value}\n")
+                elif kind is bool:
+                    into.append(f"{name}{labels}{'1' if value else '0'}\n")
+                else:
+                    into.append(f"{name}{labels}{_value(value)}\n")
         for into, (name, _) in zip(lines, self._interface, strict=True):
             out[name] = into
         return out
@@ -239,22 +248,31 @@ class Exposition:
 
 
 def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
-    return ",".join(_label(n, v) for n, v in zip(names, values, strict=True))
+    return ",".join([_label(n, v) for n, v in zip(names, values, strict=True)])
 
 
 def _label_values(family: Family, *subject: object) -> tuple[str, ...]:
     return family.label_values(*subject) if family.label_values is not None else ()
 
 
-def _render(families: tuple[Family, ...], subject: object, base: str) -> Fragments:
+Plan = tuple[tuple[str, Callable, tuple[str, ...], Callable | None], ...]
+
+
+def _plan(families: tuple[Family, ...]) -> Plan:
+    """What `_render` needs of each family, unpacked once (it runs for every new result)."""
+    return tuple((f.name, f.value, f.labels, f.label_values) for f in families)
+
+
+def _render(plan: Plan, subject: object, base: str) -> Fragments:
     """One line per family whose value exists, for one subject (a target state or a poll)."""
     out: Fragments = {}
-    for family in families:
-        value = family.value(subject)
+    for name, read, names, read_labels in plan:
+        value = read(subject)
         if value is None:
             continue
-        extra = ""
-        if family.labels:
-            extra = "," + _labels(family.labels, family.label_values(subject))
-        out[family.name] = [f"{family.name}{{{base}{extra}}} {_value(value)}\n"]
+        if names:
+            extra = _labels(names, read_labels(subject))
+            out[name] = [f"{name}{{{base},{extra}}} {_value(value)}\n"]
+        else:
+            out[name] = [f"{name}{{{base}}} {_value(value)}\n"]
     return out

@@ -24,6 +24,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -263,7 +264,7 @@ FAMILIES: dict[str, Family] = {
             "1 if ifOperStatus is up(1).",
             Source.INTERFACE,
             _INTERFACE,
-            value=lambda i: i.oper_up,
+            value=attrgetter("oper_up"),
             doc="ifOperStatus is up(1)",
         ),
         Family(
@@ -272,7 +273,7 @@ FAMILIES: dict[str, Family] = {
             "1 if ifAdminStatus is up(1).",
             Source.INTERFACE,
             _INTERFACE,
-            value=lambda i: i.admin_up,
+            value=attrgetter("admin_up"),
             doc="ifAdminStatus is up(1)",
         ),
         Family(
@@ -281,7 +282,7 @@ FAMILIES: dict[str, Family] = {
             "Interface speed in bytes per second (ifSpeed, or ifHighSpeed above 4.29 Gbit/s).",
             Source.INTERFACE,
             _INTERFACE,
-            value=lambda i: i.speed_bytes,
+            value=attrgetter("speed_bytes"),
             doc="ifSpeed / 8, or ifHighSpeed × 10⁶ / 8 where ifSpeed saturates (≥ 4.29 Gbit/s) "  # noqa: RUF001
             "or is 0",
         ),
@@ -291,7 +292,7 @@ FAMILIES: dict[str, Family] = {
             "Bytes received (ifHCInOctets, else ifInOctets unfolded across 32-bit wraps).",
             Source.INTERFACE,
             _INTERFACE,
-            value=lambda i: i.in_octets,
+            value=attrgetter("in_octets"),
             doc="ifHCInOctets, else ifInOctets",
         ),
         Family(
@@ -300,7 +301,7 @@ FAMILIES: dict[str, Family] = {
             "Bytes sent (ifHCOutOctets, else ifOutOctets unfolded across 32-bit wraps).",
             Source.INTERFACE,
             _INTERFACE,
-            value=lambda i: i.out_octets,
+            value=attrgetter("out_octets"),
             doc="ifHCOutOctets, else ifOutOctets",
         ),
         Family(
@@ -309,7 +310,7 @@ FAMILIES: dict[str, Family] = {
             "Inbound packets with errors (ifInErrors).",
             Source.INTERFACE,
             _INTERFACE,
-            value=lambda i: i.in_errors,
+            value=attrgetter("in_errors"),
             doc="ifInErrors",
         ),
         Family(
@@ -318,7 +319,7 @@ FAMILIES: dict[str, Family] = {
             "Outbound packets not sent because of errors (ifOutErrors).",
             Source.INTERFACE,
             _INTERFACE,
-            value=lambda i: i.out_errors,
+            value=attrgetter("out_errors"),
             doc="ifOutErrors",
         ),
         Family(
@@ -327,7 +328,7 @@ FAMILIES: dict[str, Family] = {
             "Inbound packets discarded without error (ifInDiscards).",
             Source.INTERFACE,
             _INTERFACE,
-            value=lambda i: i.in_discards,
+            value=attrgetter("in_discards"),
             doc="ifInDiscards",
         ),
         Family(
@@ -336,7 +337,7 @@ FAMILIES: dict[str, Family] = {
             "Outbound packets discarded without error (ifOutDiscards).",
             Source.INTERFACE,
             _INTERFACE,
-            value=lambda i: i.out_discards,
+            value=attrgetter("out_discards"),
             doc="ifOutDiscards",
         ),
         # -- device health, filled by device profiles --------------------------------------------
