@@ -172,7 +172,7 @@ def collector(tmp_path, snmpd):
     proc = CollectorProcess(
         config,
         env={"TEST_COMMUNITY": snmpd.community},
-        extra_args=["--profiles", str(ops), "--watch-interval", "0"],
+        extra_args=["--profiles", str(ops), "--watch-interval", "0", "--web.enable-lifecycle"],
     ).start()
     proc.ops = ops
     try:
