@@ -248,14 +248,15 @@ def test_invalid_yaml_reports_the_parser_position() -> None:
           - id: n
         """
     ) == [
-        "t.yaml:4:3: invalid YAML: expected the node content, but found '-' "
+        "t.yaml:4:3: invalid YAML: did not find expected node content, found '-' "
         "(while parsing a flow node at line 4)"
     ]
 
 
 def test_tab_indentation_is_a_yaml_error() -> None:
     assert problems("members:\n\t- id: m\n") == [
-        "t.yaml:2:1: invalid YAML: found character '\\t' that cannot start any token"
+        "t.yaml:2:1: invalid YAML: found character '\\t' that cannot start any token "
+        "(while scanning for the next token at line 2)"
     ]
 
 
@@ -916,7 +917,7 @@ def test_auth_problems() -> None:
         "t.yaml:5:6: auth 'd' has no security_level (SNMPv3 needs one)",
         "t.yaml:6:62: 'auth_password' is not used with security_level noAuthNoPriv; remove it "
         "or raise the level",
-        "t.yaml:7:75: unknown auth_protocol 'SHA265'; did you mean 'SHA256'?",
+        "t.yaml:7:75: unknown auth_protocol (not shown: it may be a secret); did you mean 'SHA256'?",
         "t.yaml:8:32: 'priv_protocol' is not used with security_level authNoPriv; remove it "
         "or raise the level",
         "t.yaml:9:6: auth 'g' has no version (1, 2c or 3)",

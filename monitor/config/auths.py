@@ -1,12 +1,19 @@
 """The `auths:` section: named SNMP credential sets.
 
 The combinations are checked here rather than left to the first failing poll, because pysnmp and
-the devices report a wrong combination only as a timeout or an opaque "not authentic" error.
+the devices report a wrong combination only as a timeout or an opaque "not authentic" error. So is
+whether the SNMP stack can send a value at all: secrets go out as UTF-8 (as net-snmp reads them from
+its own configuration), user and context names fit SNMP's 32 bytes.
+
+No message here quotes a value: a password pasted into the wrong field (`auth_protocol:
+<password>`) must not reach a CI log or the status page.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from monitor.config.model import AUTH_PROTOCOLS, PRIV_PROTOCOLS, SnmpAuth
@@ -15,9 +22,11 @@ from monitor.config.schema import (
     ID_RULE,
     Context,
     Invalid,
+    Reader,
     Schema,
-    choice,
+    as_text,
     describe,
+    did_you_mean,
     expect_mapping,
     shorten,
     string,
@@ -40,6 +49,13 @@ V3_ONLY = (
 )
 
 
+# SnmpAdminString names (SNMP-USER-BASED-SM-MIB, SNMP-FRAMEWORK-MIB): pysnmp refuses longer ones.
+MAX_NAME_BYTES = 32
+# net-snmp's COMMUNITY_MAX_LEN is 256 including its terminating NUL.
+MAX_COMMUNITY_BYTES = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _version(ctx: Context, node: Node, key: str) -> str:
     if isinstance(node, Scalar):
         text = node.text.strip().lower()
@@ -47,20 +63,67 @@ def _version(ctx: Context, node: Node, key: str) -> str:
             node.tag == "str" and text in ("1", "2c", "3")
         ):
             return text
-    ctx.fail(node, f"'{key}' must be 1, 2c or 3, got {describe(node)}")
+    # `version: 2` is worth showing; anything longer may be a secret pasted one line off
+    short_number = isinstance(node, Scalar) and node.tag in ("int", "float") and len(node.text) < 4
+    ctx.fail(node, f"'{key}' must be 1, 2c or 3, got {describe(node, secret=not short_number)}")
+
+
+def _choice(options: Iterable[str], what: str) -> Reader:
+    """One of a fixed set, case-insensitively, in its canonical spelling; a wrong value is named by
+    its field only (it may be a secret pasted one line off)."""
+    canonical = {option.lower(): option for option in options}
+
+    def read(ctx: Context, node: Node, key: str) -> str:
+        text = as_text(ctx, node, key, secret=True)
+        found = canonical.get(text.strip().lower())
+        if found is not None:
+            return found
+        listing = ", ".join(canonical.values())
+        hint = did_you_mean(text, canonical.values()) or f"; expected one of {listing}"
+        assert isinstance(node, Scalar)
+        source = f" ({describe(node)})" if node.substituted else " (not shown: it may be a secret)"
+        ctx.fail(node, f"unknown {what}{source}{hint}")
+
+    return read
+
+
+def _sendable(reader: Reader, max_bytes: int | None = None) -> Reader:
+    """`reader`, then what the SNMP stack can send: valid UTF-8 text (an environment variable can
+    hold bytes that are not), no control characters (a newline read from a secrets file with it),
+    at most `max_bytes` once encoded. A value that fails here would fail every poll instead."""
+
+    def read(ctx: Context, node: Node, key: str) -> str:
+        text: str = reader(ctx, node, key)
+        assert isinstance(node, Scalar)
+        source = f" ({describe(node)})" if node.substituted else ""
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            ctx.fail(node, f"'{key}'{source} is not valid UTF-8 text")
+        if _CONTROL.search(text):
+            ctx.fail(
+                node,
+                f"'{key}'{source} contains a control character (a line break or tab copied "
+                "with it?)",
+            )
+        if max_bytes is not None and size > max_bytes:
+            ctx.fail(node, f"'{key}'{source} is longer than {max_bytes} bytes (UTF-8)")
+        return text
+
+    return read
 
 
 AUTH_SCHEMA = Schema(
     {
         "version": _version,
-        "community": string(secret=True),
-        "username": string(),
-        "security_level": choice(SECURITY_LEVELS, "security_level"),
-        "auth_protocol": choice(AUTH_PROTOCOLS, "auth_protocol"),
-        "auth_password": string(secret=True, min_length=MIN_PASSWORD),
-        "priv_protocol": choice(PRIV_PROTOCOLS, "priv_protocol"),
-        "priv_password": string(secret=True, min_length=MIN_PASSWORD),
-        "context": string(allow_empty=True),
+        "community": _sendable(string(secret=True), MAX_COMMUNITY_BYTES),
+        "username": _sendable(string(secret=True), MAX_NAME_BYTES),
+        "security_level": _choice(SECURITY_LEVELS, "security_level"),
+        "auth_protocol": _choice(AUTH_PROTOCOLS, "auth_protocol"),
+        "auth_password": _sendable(string(secret=True, min_length=MIN_PASSWORD)),
+        "priv_protocol": _choice(PRIV_PROTOCOLS, "priv_protocol"),
+        "priv_password": _sendable(string(secret=True, min_length=MIN_PASSWORD)),
+        "context": _sendable(string(secret=True, allow_empty=True), MAX_NAME_BYTES),
     }
 )
 

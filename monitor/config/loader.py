@@ -33,10 +33,11 @@ from monitor.config.schema import (
 )
 from monitor.config.settings import Layer, apply
 from monitor.config.targets import Draft, Scope, check_school, read_target
-from monitor.config.yamltree import Mapping, Node, parse
+from monitor.config.yamltree import LIMITS, Limits, Mapping, Node, parse
 
 __all__ = ["ConfigError", "Problem", "load_config", "load_config_text", "summarize"]
 
+MAX_PROBLEMS = 1000
 TOP_SCHEMA = Schema({"defaults": None, "auths": None, "members": None})
 DEFAULTS_SCHEMA = Schema({"ping": None, "snmp": None})
 MEMBER_SCHEMA = Schema(
@@ -51,19 +52,29 @@ def load_config(
     path: str | os.PathLike[str],
     environ: AbcMapping[str, str] | None = None,
     vendors: tuple[str, ...] | None = None,
+    limits: Limits = LIMITS,
 ) -> Config:
     """Read and validate the file at `path`; `${NAME}` references come from `environ`
     (default: the process environment); `vendor:` must be one of `vendors` (default: those of the
     shipped device profiles). Raises ConfigError."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        with open(path, "rb") as file:
+            data = file.read(limits.max_bytes + 1)  # a 50 MB file is not read whole
+            size = os.fstat(file.fileno()).st_size
     except OSError as error:
         reason = error.strerror or str(error)
         raise ConfigError([Problem(str(path), 1, 1, f"cannot read file: {reason}")]) from None
+    if len(data) > limits.max_bytes:
+        line, column = _position(data, limits.max_bytes)
+        message = limits.too_big(max(size, len(data)))
+        raise ConfigError([Problem(str(path), line, column, message)])
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
+        line, column = _position(data, error.start)
         message = f"cannot read file: not UTF-8 text (byte {error.start})"
-        raise ConfigError([Problem(str(path), 1, 1, message)]) from None
-    return load_config_text(text, path, environ, vendors)
+        raise ConfigError([Problem(str(path), line, column, message)]) from None
+    return load_config_text(text, path, environ, vendors, limits)
 
 
 def load_config_text(
@@ -71,18 +82,46 @@ def load_config_text(
     path: str | os.PathLike[str] = "<string>",
     environ: AbcMapping[str, str] | None = None,
     vendors: tuple[str, ...] | None = None,
+    limits: Limits = LIMITS,
 ) -> Config:
     """Validate YAML `text` as if read from `path` (used in messages and as Config.path)."""
     if vendors is None:
         from monitor.profiles import registry  # (loaded on first use, not at import)
 
         vendors = registry().vendors
-    ctx = Context(str(path))
-    root = parse(text, os.environ if environ is None else environ, ctx.error)
-    members, auths = _read_root(ctx, root, bool(ctx.problems), vendors)
+    ctx = _BoundedContext(str(path))
+    try:
+        root = parse(text, os.environ if environ is None else environ, ctx.error, limits)
+        members, auths = _read_root(ctx, root, bool(ctx.problems), vendors)
+    except _TooManyProblems:
+        raise ConfigError(ctx.problems) from None
     if ctx.problems:
         raise ConfigError(ctx.problems)
     return Config(path=Path(path), members=tuple(members), auths=dict(auths.valid))
+
+
+class _TooManyProblems(Exception):
+    """Raised past MAX_PROBLEMS: not an `Invalid`, so no reader catches it and goes on."""
+
+
+class _BoundedContext(Context):
+    """Stops the check at MAX_PROBLEMS. A file that wrong is a wrong file, not a list of typos;
+    and every problem costs a message and often a did-you-mean search, so a hostile file made
+    of nothing but mistakes would otherwise buy seconds of CPU per megabyte."""
+
+    def error(self, node: Node, message: str) -> None:
+        super().error(node, message)
+        if len(self.problems) >= MAX_PROBLEMS:
+            note = f"stopped after {MAX_PROBLEMS:,} problems; fix these and check again"
+            super().error(node, note)
+            raise _TooManyProblems
+
+
+def _position(data: bytes, offset: int) -> tuple[int, int]:
+    """Line and column (in characters, as editors count) of byte `offset`."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[line_start:offset].decode("utf-8", errors="replace")) + 1
+    return data.count(b"\n", 0, offset) + 1, column
 
 
 @dataclass
