@@ -179,7 +179,9 @@ class Collector:
         self._stopped.set()
 
     async def reload(self, reason: str) -> tuple[bool, str]:
-        """Validate the file and apply it; returns (ok, message for the requester)."""
+        """Validate the file and apply it; returns (ok, message for the requester). Never raises:
+        whatever goes wrong (a rejected file, a bug in the loader, memory running out) is a failed
+        reload, reported as one, and the running config stays."""
         async with self._reload_lock:
             self._digest = _digest(self.path)
             self._profiles_seen = _profiles_digest(self.profile_dirs)
@@ -188,26 +190,15 @@ class Collector:
                     None, self._load
                 )
             except ConfigError as exc:  # (a broken profile too: the last good ones stay)
-                problems = tuple(str(p) for p in exc.problems)
-                self.store.reload = ReloadStatus(
-                    successful=False,
-                    last_success=self.store.reload.last_success,
-                    last_attempt=time.time(),
-                    problems=problems,
-                )
-                event(
-                    log,
-                    logging.ERROR,
-                    "config rejected, keeping the running config",
-                    reason=reason,
-                    problems=len(problems),
-                )
-                for problem in problems:
-                    event(log, logging.ERROR, problem, reason=reason)
-                return False, "config rejected; the running config stays:\n" + "\n".join(problems)
-            if profiles is not None:
-                self._use_profiles(profiles)
-            added, removed, changed = self._activate(config)
+                return self._rejected(reason, tuple(str(p) for p in exc.problems))
+            except Exception as exc:  # any failure is a failed reload, never a crash
+                return self._failed(reason, "loading", exc)
+            try:
+                if profiles is not None:
+                    self._use_profiles(profiles)
+                added, removed, changed = self._activate(config)
+            except Exception as exc:
+                return self._failed(reason, "applying", exc)
             message = f"config reloaded: {added} added, {removed} removed, {changed} changed"
             event(
                 log,
@@ -244,8 +235,15 @@ class Collector:
                 web_ok, web_message = await self._reload_web_config(reason)
                 result = (ok and web_ok, "\n".join(m for m in (message, web_message) if m))
             except Exception as exc:  # whatever failed: reported, and the requesters get an answer
-                problem = f"reload failed: {exc!r}"[:300]
-                event(log, logging.ERROR, "reload failed", reason=reason, error=problem)
+                # (its text may quote the new files, secrets included: only its type is shown)
+                problem = f"reload failed ({type(exc).__name__}); details in the collector's log"
+                event(
+                    log,
+                    logging.ERROR,
+                    "reload failed",
+                    reason=reason,
+                    exception=logs.exception_outline(exc),
+                )
                 self.store.reload = ReloadStatus(
                     successful=False,
                     last_success=self.store.reload.last_success,
@@ -296,6 +294,43 @@ class Collector:
             self.snmp.devices.clear()
             self._profiles = self._profiles_seen
 
+    def _rejected(self, reason: str, problems: tuple[str, ...]) -> tuple[bool, str]:
+        self.store.reload = ReloadStatus(
+            successful=False,
+            last_success=self.store.reload.last_success,
+            last_attempt=time.time(),
+            problems=problems,
+        )
+        event(
+            log,
+            logging.ERROR,
+            "config rejected, keeping the running config",
+            reason=reason,
+            problems=len(problems),
+        )
+        for problem in problems:
+            event(log, logging.ERROR, problem, reason=reason)
+        return False, "config rejected; the running config stays:\n" + "\n".join(problems)
+
+    def _failed(self, reason: str, stage: str, exc: Exception) -> tuple[bool, str]:
+        """A reload that broke rather than rejected the file. Its message may quote the new file,
+        secrets the log redaction does not know yet included: the problem names the exception's
+        type, the log adds where it happened, neither its text."""
+        event(
+            log,
+            logging.ERROR,
+            "config reload failed, keeping the running config",
+            reason=reason,
+            stage=stage,
+            exception=logs.exception_outline(exc),
+        )
+        what = "loaded" if stage == "loading" else "applied"
+        problem = (
+            f"{self.path}:1:1: the file could not be {what} ({type(exc).__name__}); "
+            "the running config stays, details in the collector's log"
+        )
+        return self._rejected(reason, (problem,))
+
     def _activate(self, config: Config) -> tuple[int, int, int]:
         logs.set_secrets(config.secrets())
         result = self.scheduler.apply(config)
@@ -310,21 +345,30 @@ class Collector:
             return future.result(timeout=60)
         except concurrent.futures.TimeoutError:
             return False, "the reload is still running after 60 s; its outcome will be logged"
+        except Exception as exc:  # the HTTP request gets an answer, always
+            return False, f"reload did not complete ({type(exc).__name__}); see the collector's log"
 
     async def _watch(self) -> None:
+        """Reload when the file's content changes. One failed check or reload must not end the
+        watching: the next edit still has to be picked up."""
         if self.watch_interval <= 0:
             return
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.watch_interval)
-            loop = asyncio.get_running_loop()
-            digest = await loop.run_in_executor(None, _digest, self.path)
-            web_digest = await loop.run_in_executor(None, _digests, self.web_config.files)
-            if (digest is not None and digest != self._digest) or web_digest != self._web_digest:
-                await self.request_reload("file changed")
-            elif self.profile_dirs:
-                profiles = await loop.run_in_executor(None, _profiles_digest, self.profile_dirs)
-                if profiles != self._profiles_seen:
-                    await self.request_reload("profiles changed")
+            try:
+                digest = await loop.run_in_executor(None, _digest, self.path)
+                web_digest = await loop.run_in_executor(None, _digests, self.web_config.files)
+                if (digest is not None and digest != self._digest) or (
+                    web_digest != self._web_digest
+                ):
+                    await self.request_reload("file changed")
+                elif self.profile_dirs:
+                    profiles = await loop.run_in_executor(None, _profiles_digest, self.profile_dirs)
+                    if profiles != self._profiles_seen:
+                        await self.request_reload("profiles changed")
+            except Exception:
+                log.exception("config watcher: checking the files failed; still watching")
 
     def _check_icmp(self) -> None:
         if not any(t.ping is not None for t in self._initial.targets()):

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 import time
+import traceback
 from collections.abc import Iterable
 
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@+,%")
@@ -47,7 +48,9 @@ class _Formatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         fields.update(getattr(record, "fields", {}) or {})
-        if record.exc_info:
+        if record.exc_text:  # already rendered (and masked) by the redactor
+            fields["exception"] = record.exc_text
+        elif record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
         if self.json_lines:
             return json.dumps(fields, ensure_ascii=False, default=str)
@@ -55,8 +58,9 @@ class _Formatter(logging.Formatter):
 
 
 class _Redactor(logging.Filter):
-    """Replaces any known secret in a finished log line. Code must not log secrets in the first
-    place; this catches a library that echoes a community or key in its own message."""
+    """Replaces any known secret in a finished log line: message, fields and exception text (a
+    library's exception may quote a community or key, as text, repr or bytes). Code must not log
+    secrets in the first place; this is the last line of defence."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -73,12 +77,34 @@ class _Redactor(logging.Filter):
             record.msg, record.args = self.mask(message), ()
             if fields:
                 record.fields = {k: self.mask(str(v)) for k, v in fields.items()}
+        if record.exc_info or record.exc_text:
+            text = record.exc_text or "".join(traceback.format_exception(*record.exc_info))
+            record.exc_text, record.exc_info = self.mask(text.rstrip("\n")), None
         return True
 
     def mask(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
+        for secret in self.secrets:  # longest first: a secret containing another is masked whole
             text = text.replace(secret, "*****")
         return text
+
+
+def spellings(secret: str) -> set[str]:
+    """The ways a secret shows up in text: as itself, inside a repr() or ascii() of a str or of
+    its UTF-8 bytes, and as hex (pyasn1 prints octet strings that way)."""
+    forms = {secret, repr(secret)[1:-1], ascii(secret)[1:-1]}
+    try:
+        data = secret.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from the environment: no bytes form
+        return forms
+    return forms | {repr(data)[2:-1], data.hex()}
+
+
+def exception_outline(exc: BaseException) -> str:
+    """A traceback without the exception's message: where it happened and of which type, for
+    failures whose message may quote input that no redaction knows yet (a new config's
+    secrets)."""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    return f"Traceback (most recent call last):\n{frames}{type(exc).__qualname__}"
 
 
 _redactor = _Redactor()
@@ -98,4 +124,5 @@ def setup(level: str = "info", fmt: str = "logfmt", stream=None) -> None:
 
 def set_secrets(secrets: Iterable[str]) -> None:
     """Called with every loaded config's secrets (only values long enough to be meaningful)."""
-    _redactor.secrets = tuple(s for s in set(secrets) if len(s) >= 3)
+    forms = {form for s in set(secrets) if len(s) >= 3 for form in spellings(s)}
+    _redactor.secrets = tuple(sorted(forms, key=len, reverse=True))

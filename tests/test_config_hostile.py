@@ -10,14 +10,18 @@ subprocess, measured by `resource.getrusage` in a small parent process of its ow
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from monitor.config.loader import ConfigError, load_config_text
 from monitor.config.yamltree import LIMITS
+from tests.collector_proc import CollectorProcess
 
 REPO = Path(__file__).resolve().parent.parent
 CPU_SECONDS = 2.0
@@ -161,3 +165,208 @@ def test_no_file_takes_check_past_two_seconds_or_300_mb(tmp_path, name):
     lines = result["stderr"].splitlines()
     assert lines and all(line.startswith(f"{path}:") for line in lines), lines[:5]
     assert any(re.match(re.escape(str(path)) + first_problem, line) for line in lines), lines[:5]
+
+
+# --- in-process: positions and wording ------------------------------------------------------------
+
+
+def problems(text: str, environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, "t.yaml", environ or {})
+    return [str(problem) for problem in caught.value.problems]
+
+
+def test_control_characters_are_reported_at_their_line():
+    text = HEAD + "members:\n  - id: m\x00\n    name: \x07bell\n    schools: []\x1b\n"
+    assert problems(text) == [
+        "t.yaml:6:10: character U+0000 is not allowed in YAML (a control character: pasted "
+        "from a terminal, or a binary file?)",
+        "t.yaml:7:11: character U+0007 is not allowed in YAML (a control character: pasted "
+        "from a terminal, or a binary file?)",
+        "t.yaml:8:16: character U+001B is not allowed in YAML (a control character: pasted "
+        "from a terminal, or a binary file?)",
+    ]
+
+
+def test_many_control_characters_are_listed_ten_then_counted():
+    found = problems("members: [" + "\x01" * 25 + "]\n")
+    assert len(found) == 11
+    assert found[0].startswith("t.yaml:1:11: character U+0001")
+    assert found[-1] == "t.yaml:1:21: and 15 more characters YAML does not allow, the next one here"
+
+
+def test_limits_in_process_name_the_place():
+    deep = problems("members:\n  - " + "[" * 5000 + "]" * 5000 + "\n")
+    assert deep == [
+        "t.yaml:2:43: lists and mappings nested more than 40 deep, the limit "
+        "(targets.yaml needs about 10)"
+    ]
+    [crossed] = problems(alias_cross_product())
+    assert re.fullmatch(
+        r"t\.yaml:\d+:\d+: with its aliases expanded .* this alias crosses it", crossed
+    )
+    line = int(crossed.split(":")[1])
+    assert alias_cross_product().splitlines()[line - 1].lstrip().startswith("- {id: m")
+
+
+SECRET = "LiteralPasswordXYZ"
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        f"auth_protocol: {SECRET}",
+        f"priv_protocol: {SECRET}",
+        f"security_level: {SECRET}",
+        f"version: {SECRET}",
+        f"version: 12345678{SECRET[:0]}",
+        f"username: [{SECRET}]",
+    ],
+)
+def test_values_of_auth_keys_are_never_echoed(written):
+    text = (
+        "auths:\n  a:\n    version: 3\n    username: u\n    security_level: authPriv\n"
+        "    auth_protocol: SHA\n    auth_password: password-1\n    priv_protocol: AES\n"
+        "    priv_password: password-2\n"
+    )
+    key = written.split(":")[0]
+    text = re.sub(rf"    {key}: .*\n", f"    {written}\n", text)
+    text += (
+        "members: [{id: m, schools: [{id: s, targets: [{id: t, role: ap, address: 127.0.0.1}]}]}]\n"
+    )
+    found = problems(text)
+    assert found, text
+    rendered = "\n".join(found)
+    assert SECRET not in rendered and "12345678" not in rendered
+    assert f"'{key}'" in rendered or f"unknown {key}" in rendered
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("comm\udcffunity", "is not valid UTF-8 text"),
+        ("community\n", "contains a control character (a line break or tab copied with it?)"),
+        ("c" * 256, "is longer than 255 bytes (UTF-8)"),
+    ],
+)
+def test_communities_are_checked_for_what_snmp_can_send(value, reason):
+    text = "auths:\n  a: {version: 2c, community: '${C}'}\nmembers: []\n"
+    [problem] = problems(text, {"C": value})
+    assert problem == f"t.yaml:2:31: 'community' (the value of ${{C}}) {reason}"
+
+
+def test_non_latin1_secrets_pass_the_check():
+    """They are sent as UTF-8 (tests/test_hostile_secrets.py: against a real snmpd)."""
+    config = load_config_text(
+        "auths:\n  a: {version: 2c, community: gemeenschap-€}\n"
+        "  b: {version: 3, username: leraar-ü, security_level: authPriv, auth_protocol: SHA,\n"
+        "      auth_password: wachtwoord-€, priv_protocol: AES, priv_password: geheim-€-ü}\n"
+        "members: []\n",
+        "t.yaml",
+        {},
+    )
+    assert config.auths["a"].community == "gemeenschap-€"
+    assert config.auths["b"].priv_password == "geheim-€-ü"
+
+
+def test_v3_names_must_fit_snmp():
+    text = (
+        "auths:\n  a: {version: 3, username: " + "u" * 33 + ", security_level: noAuthNoPriv}\n"
+        "members: []\n"
+    )
+    assert problems(text) == ["t.yaml:2:29: 'username' is longer than 32 bytes (UTF-8)"]
+
+
+# --- a live collector: any failed load is a reported reload failure -------------------------------
+
+LIVE = """\
+defaults:
+  ping: {interval: 1s, count: 1, timeout: 300ms}
+members:
+  - id: coop
+    schools:
+      - id: school-a
+        targets:
+          - {id: t1, role: router, address: 127.0.0.31, snmp: false}
+"""
+T2 = "          - {id: t2, role: switch, address: 127.0.0.32, snmp: false}\n"
+
+
+def _reload_ok(proc: CollectorProcess) -> float | None:
+    return proc.value("schoolnet_config_last_reload_successful")
+
+
+def _survives_and_recovers(proc: CollectorProcess, config: Path) -> None:
+    """The watcher still watches and the HTTP reload still answers after the failure."""
+    started = time.monotonic()
+    status, body = proc.post("/-/reload")
+    assert status == 400 and "the running config stays" in body
+    assert time.monotonic() - started < 5
+    assert proc.value("schoolnet_ping_requests_total", target="t1")  # still probing
+    config.write_text(LIVE + T2)
+    proc.wait_for(
+        lambda: _reload_ok(proc) == 1 and proc.value("schoolnet_ping_requests_total", target="t2")
+    )
+
+
+def test_deep_nesting_on_live_reload_is_a_reload_failure(tmp_path):
+    """Before: a RecursionError killed the file watcher for good, POST /-/reload never answered
+    and the reload gauge stayed 1."""
+    config = tmp_path / "targets.yaml"
+    config.write_text(LIVE)
+    proc = CollectorProcess(config, extra_args=["--watch-interval", "200ms"]).start()
+    try:
+        proc.wait_for(lambda: proc.value("schoolnet_ping_requests_total", target="t1"))
+        config.write_text(LIVE + "          - " + "[" * 5000 + "]" * 5000 + "\n")
+        proc.wait_for(lambda: _reload_ok(proc) == 0)
+        assert re.search(re.escape(str(config)) + r":9:\d+: lists and mappings nested", proc.log())
+        assert "nested more than 40 deep" in proc.get("/")[1].decode()
+        _survives_and_recovers(proc, config)
+        assert "Traceback" not in proc.log()
+    finally:
+        proc.stop()
+
+
+# Loaded into the collector before anything else (sitecustomize): a loader that breaks in a way
+# no check foresees, and quotes a secret in its message, as a library's exception might.
+_BROKEN_LOADER = """\
+import monitor.config.loader as loader
+
+_real = loader.load_config
+
+
+def load_config(path, *args, **kwargs):
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    if "# explode" in text:
+        raise RuntimeError("loader bug quoting the file: " + text)
+    return _real(path, *args, **kwargs)
+
+
+loader.load_config = load_config
+"""
+
+
+def test_any_failure_of_a_load_is_a_reported_reload_failure(tmp_path):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_BROKEN_LOADER)
+    config = tmp_path / "targets.yaml"
+    config.write_text(LIVE)
+    proc = CollectorProcess(
+        config,
+        env={"PYTHONPATH": f"{hook}{os.pathsep}{REPO}"},
+        extra_args=["--watch-interval", "200ms"],
+    ).start()
+    try:
+        proc.wait_for(lambda: proc.value("schoolnet_ping_requests_total", target="t1"))
+        config.write_text(LIVE + "# explode Geheim-Qz81-xyz\n")
+        proc.wait_for(lambda: _reload_ok(proc) == 0)
+        page = proc.get("/")[1].decode()
+        assert "could not be loaded (RuntimeError)" in page
+        log = proc.log()
+        assert 'msg="config reload failed, keeping the running config"' in log
+        assert "RuntimeError" in log and "Geheim-Qz81-xyz" not in log + page
+        _survives_and_recovers(proc, config)
+    finally:
+        proc.stop()

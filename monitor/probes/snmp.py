@@ -336,8 +336,22 @@ class SnmpProber:
         self.devices.pop(key, None)
 
     async def poll(self, target: Target, host: str) -> SnmpPoll:
-        """Poll `target` at the resolved `host`. Never raises for device trouble: a failed poll is
-        a result with ok=False and a reason that is safe to log."""
+        """Poll `target` at the resolved `host`. Never raises: a failed poll, device trouble or a
+        bug of ours, is a result with ok=False and a reason that is safe to log (for a bug only
+        the exception's type: its text may quote a credential), so the target keeps its
+        schoolnet_snmp_up series."""
+        try:
+            return await self._poll(target, host)
+        except Exception as exc:
+            log.error(
+                "snmp probe crashed",
+                exc_info=exc,
+                extra={"fields": {"target": "/".join(target.key)}},
+            )
+            error = f"internal error in the SNMP probe ({type(exc).__name__}); see the log"
+            return SnmpPoll(time.time(), False, 0.0, error=error)
+
+    async def _poll(self, target: Target, host: str) -> SnmpPoll:
         settings = target.snmp
         assert settings is not None
         started, clock = time.time(), time.monotonic()

@@ -148,14 +148,16 @@ def _same_keys(a: SnmpAuth, b: SnmpAuth) -> bool:
 
 
 def _auth_data(auth: SnmpAuth) -> CommunityData | UsmUserData:
+    """Secrets go to pysnmp as UTF-8 bytes, as net-snmp sends what its UTF-8 configuration says
+    (pysnmp would encode a str as latin-1, and fail on anything beyond it)."""
     if auth.version in ("1", "2c"):
-        return CommunityData(auth.community, mpModel=0 if auth.version == "1" else 1)
+        return CommunityData(auth.community.encode(), mpModel=0 if auth.version == "1" else 1)
     kwargs: dict = {}
     if auth.security_level in ("authNoPriv", "authPriv"):
-        kwargs["authKey"] = auth.auth_password
+        kwargs["authKey"] = auth.auth_password.encode()
         kwargs["authProtocol"] = _AUTH_PROTOCOLS[auth.auth_protocol]
     if auth.security_level == "authPriv":
-        kwargs["privKey"] = auth.priv_password
+        kwargs["privKey"] = auth.priv_password.encode()
         kwargs["privProtocol"] = _PRIV_PROTOCOLS[auth.priv_protocol]
     return UsmUserData(auth.username, **kwargs)
 
