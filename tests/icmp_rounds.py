@@ -7,6 +7,7 @@ Used by tests that need the prober inside a network namespace or without CAP_NET
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 
@@ -30,6 +31,7 @@ async def main(count: int, timeout: float, addresses: list[str]) -> dict:
         prober.close()
     return {
         "kinds": kinds,
+        "stats": dataclasses.asdict(prober.stats),
         "rounds": [
             {"address": a, "sent": r.sent, "rtts": list(r.rtts), "error": r.error}
             for a, r in zip(addresses, rounds, strict=True)

@@ -52,3 +52,30 @@ def nft(name: str, script: str) -> None:
         check=True,
         capture_output=True,
     )
+
+
+def in_ns(name: str, *command: str) -> None:
+    """A command inside namespace `name` that must succeed (ip, sysctl, ...)."""
+    subprocess.run(["ip", "netns", "exec", name, *command], check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def routed(client: str, router: str) -> Iterator[tuple[str, str]]:
+    """Joins two namespaces with a veth pair, `router` forwarding for `client` (its default
+    route, IPv4 and IPv6). Yields the router's addresses (TEST-NET-1 and the documentation
+    prefix: they exist only inside these namespaces)."""
+    _ip("link", "add", "c0", "netns", client, "type", "veth", "peer", "name", "r0", "netns", router)
+    for name, side, v4, v6 in ((client, "c0", "2", "2"), (router, "r0", "1", "1")):
+        in_ns(name, "ip", "addr", "add", f"192.0.2.{v4}/24", "dev", side)
+        in_ns(name, "ip", "-6", "addr", "add", f"2001:db8:1::{v6}/64", "dev", side, "nodad")
+        in_ns(name, "ip", "link", "set", side, "up")
+    in_ns(client, "ip", "route", "add", "default", "via", "192.0.2.1")
+    in_ns(client, "ip", "-6", "route", "add", "default", "via", "2001:db8:1::1")
+    for setting in (
+        "net.ipv4.ip_forward=1",
+        "net.ipv6.conf.all.forwarding=1",
+        "net.ipv4.icmp_ratelimit=0",
+        "net.ipv6.icmp.ratelimit=0",
+    ):
+        in_ns(router, "sysctl", "-qw", setting)
+    yield "192.0.2.1", "2001:db8:1::1"

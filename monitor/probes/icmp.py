@@ -6,6 +6,12 @@ socket read first (false loss). Here one socket sends every echo and one reader 
 event loop matches each reply to its request by (source address, sequence) — plus our identifier
 on raw sockets, where the kernel delivers every ICMP packet of the machine. The measurement behind
 this choice is in docs/icmp.md.
+
+What a reply must echo is unpredictable per target and per round: a random 8-byte cookie per round
+in the payload, and sequences that start at a random number per address. A device that sees the
+echoes sent to it learns only its own round's cookie, so it cannot answer for another target.
+ICMP errors about our echoes (destination unreachable, time exceeded) are matched the same way,
+by the echo they quote, and become the round's error with the address of the router that sent it.
 """
 
 from __future__ import annotations
@@ -33,6 +39,73 @@ _HEADER = struct.Struct("!BBHHH")  # type, code, checksum, identifier, sequence
 _ID_SEQ = struct.Struct("!HH")
 _COOKIE_LEN = 8
 _MAX_READS_PER_WAKEUP = 512  # keep the loop fair to timers when a flood of replies arrives
+_ICMP_PROTOCOL = {socket.AF_INET: 1, socket.AF_INET6: 58}
+_IPV6_HEADER = 40
+
+# ICMP errors that answer an echo instead of the target (RFC 792, RFC 1812, RFC 4443): type ->
+# (what happened, {code: what exactly}).
+_ERRORS: dict[int, dict[int, tuple[str, dict[int, str]]]] = {
+    socket.AF_INET: {
+        3: (
+            "destination unreachable",
+            {
+                0: "network unreachable",
+                1: "host unreachable",
+                2: "protocol unreachable",
+                3: "port unreachable",
+                4: "fragmentation needed",
+                5: "source route failed",
+                6: "destination network unknown",
+                7: "destination host unknown",
+                9: "network administratively prohibited",
+                10: "host administratively prohibited",
+                11: "network unreachable for its type of service",
+                12: "host unreachable for its type of service",
+                13: "communication administratively prohibited",
+                14: "host precedence violation",
+                15: "precedence cutoff in effect",
+            },
+        ),
+        11: (
+            "time exceeded",
+            {
+                0: "time to live exceeded in transit (a routing loop?)",
+                1: "fragment reassembly time exceeded",
+            },
+        ),
+    },
+    socket.AF_INET6: {
+        1: (
+            "destination unreachable",
+            {
+                0: "no route to destination",
+                1: "communication administratively prohibited",
+                2: "beyond scope of source address",
+                3: "address unreachable",
+                4: "port unreachable",
+                5: "source address failed ingress/egress policy",
+                6: "reject route to destination",
+            },
+        ),
+        3: (
+            "time exceeded",
+            {
+                0: "hop limit exceeded in transit (a routing loop?)",
+                1: "fragment reassembly time exceeded",
+            },
+        ),
+    },
+}
+
+
+def explain_error(family: int, kind: int, code: int) -> str | None:
+    """'host unreachable' for (AF_INET, 3, 1); None for a type that is not an error about an
+    echo."""
+    known = _ERRORS[family].get(kind)
+    if known is None:
+        return None
+    general, codes = known
+    return codes.get(code, f"{general} (code {code})")
 
 
 def checksum(data: bytes) -> int:
@@ -61,6 +134,8 @@ class _Round:
     rtts: list[float | None]
     outstanding: int
     done: asyncio.Future
+    # What every reply of this round must carry back: fresh random bytes per round and target.
+    cookie: bytes = field(default_factory=lambda: os.urandom(_COOKIE_LEN))
     keys: list[tuple[str, int]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     sent: int = 0
@@ -90,6 +165,8 @@ class IcmpStats:
     send_errors: int = 0
     unmatched: int = 0  # replies that matched no outstanding request (late or foreign)
     malformed: int = 0
+    forged: int = 0  # right address and sequence, wrong cookie: forged (or corrupted)
+    errors: int = 0  # ICMP errors (unreachable, time exceeded) about one of our echoes
 
 
 class IcmpProber:
@@ -103,8 +180,7 @@ class IcmpProber:
         self.tick = tick
         self._sockets: dict[int, os_support.IcmpSocket] = {}
         self._ident = os.getpid() & 0xFFFF ^ int.from_bytes(os.urandom(2), "big")
-        self._cookie = os.urandom(_COOKIE_LEN)
-        self._seq: dict[str, int] = {}
+        self._seq: dict[str, int] = {}  # last sequence per address; starts at a random one
         self._pending: dict[tuple[str, int], tuple[_Round, int, float]] = {}
         self._buckets: dict[int, list[tuple[_Round, int]]] = {}
         self._ticks: list[int] = []  # heap of bucket ticks
@@ -223,9 +299,12 @@ class IcmpProber:
 
     def _send(self, rnd: _Round, index: int) -> None:
         icmp, address = rnd.icmp, rnd.address
-        seq = (self._seq.get(address, -1) + 1) & 0xFFFF
+        last = self._seq.get(address)
+        if last is None:
+            last = int.from_bytes(os.urandom(2), "big")
+        seq = (last + 1) & 0xFFFF
         self._seq[address] = seq
-        payload = self._cookie + bytes(max(0, rnd.size - _COOKIE_LEN))
+        payload = rnd.cookie + bytes(max(0, rnd.size - _COOKIE_LEN))
         kind = _ECHO_REQUEST[icmp.family]
         header = _HEADER.pack(kind, 0, 0, self._ident, seq)
         if icmp.family == socket.AF_INET:  # ICMPv6 checksums are the kernel's (pseudo-header)
@@ -259,27 +338,68 @@ class IcmpProber:
                 continue
             try:
                 self._handle(icmp, data, source, received_at)
-            except (struct.error, IndexError):
+            except (struct.error, IndexError, ValueError):  # truncated or nonsense packets
                 self.stats.malformed += 1
 
     def _handle(
         self, icmp: os_support.IcmpSocket, data: bytes, source: str, received_at: float
     ) -> None:
         offset = (data[0] & 0x0F) * 4 if icmp.ip_header else 0
-        if data[offset] != _ECHO_REPLY[icmp.family]:
-            return  # errors and, on datagram sockets without a filter, anything else
+        kind = data[offset]
+        if "%" in source:
+            source = source.split("%", 1)[0]
+        if kind != _ECHO_REPLY[icmp.family]:
+            if icmp.raw:  # datagram sockets get errors as socket errors, not packets
+                self._handle_error(icmp, data, offset, source)
+            return
         ident, seq = _ID_SEQ.unpack_from(data, offset + 4)
         if icmp.raw and ident != self._ident:
             return  # another program's ping on this machine
-        if data[offset + 8 : offset + 8 + _COOKIE_LEN] != self._cookie:
-            self.stats.malformed += 1
-            return
-        if "%" in source:
-            source = source.split("%", 1)[0]
-        entry = self._pending.pop((source, seq), None)
+        key = (source, seq)
+        entry = self._pending.get(key)
         if entry is None:
             self.stats.unmatched += 1
             return
         rnd, index, sent_at = entry
+        if data[offset + 8 : offset + 8 + _COOKIE_LEN] != rnd.cookie:
+            # not ours to answer: leave the echo pending for the real reply
+            self.stats.forged += 1
+            return
+        del self._pending[key]
         self.stats.received += 1
         rnd.answer(index, received_at - sent_at)
+
+    def _handle_error(
+        self, icmp: os_support.IcmpSocket, data: bytes, offset: int, router: str
+    ) -> None:
+        """An ICMP error quoting one of our echoes: the round learns what happened and who said
+        so. The echo stays pending (a reply may still come; a forged error must not cost one), and
+        where the quote includes the payload its cookie must be the round's."""
+        family = icmp.family
+        what = explain_error(family, data[offset], data[offset + 1])
+        if what is None:
+            return
+        inner = offset + 8  # the quoted IP header of our echo request
+        if family == socket.AF_INET:
+            if data[inner] >> 4 != 4 or data[inner + 9] != _ICMP_PROTOCOL[family]:
+                return
+            target = socket.inet_ntop(family, data[inner + 16 : inner + 20])
+            echo = inner + (data[inner] & 0x0F) * 4
+        else:
+            if data[inner] >> 4 != 6 or data[inner + 6] != _ICMP_PROTOCOL[family]:
+                return
+            target = socket.inet_ntop(family, data[inner + 24 : inner + 40])
+            echo = inner + _IPV6_HEADER
+        if data[echo] != _ECHO_REQUEST[family]:
+            return
+        ident, seq = _ID_SEQ.unpack_from(data, echo + 4)
+        entry = self._pending.get((target, seq))
+        if ident != self._ident or entry is None:
+            return
+        rnd = entry[0]
+        quoted = data[echo + 8 : echo + 8 + _COOKIE_LEN]
+        if len(quoted) == _COOKIE_LEN and quoted != rnd.cookie:
+            self.stats.forged += 1
+            return
+        self.stats.errors += 1
+        rnd.errors.append(f"{what}, reported by {router}")
