@@ -4,6 +4,7 @@ forges replies for another target, and routers that answer with ICMP errors inst
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,40 @@ def test_icmp_errors_say_what_happened_and_which_router_said_so():
     )
     assert len(alive["rtts"]) == 2 and alive["error"] is None
     assert out["stats"]["errors"] >= 10
+
+
+# Runs inside the client namespace: the collector, and its status page read from there.
+_COLLECTOR_IN_NAMESPACE = """\
+import json, subprocess, sys, time, urllib.request
+collector = subprocess.Popen(
+    [sys.executable, "-m", "monitor", "run", "--config", sys.argv[1], "--listen", "127.0.0.1:9430"],
+    stderr=subprocess.PIPE, text=True)
+page, deadline = "", time.monotonic() + 30
+while time.monotonic() < deadline and "reported by" not in page:
+    time.sleep(0.3)
+    try:
+        page = urllib.request.urlopen("http://127.0.0.1:9430/", timeout=5).read().decode()
+    except OSError:
+        pass
+collector.terminate()
+print(json.dumps({"page": page, "log": collector.communicate(timeout=15)[1]}))
+"""
+
+
+def test_the_status_page_and_the_log_say_which_router_answered(tmp_path):
+    config = tmp_path / "targets.yaml"
+    config.write_text(
+        "defaults:\n  ping: {interval: 1s, count: 2, spacing: 200ms, timeout: 500ms}\n"
+        "members:\n  - id: m\n    schools:\n      - id: s\n        targets:\n"
+        "          - {id: ap-1, role: ap, address: 198.51.100.7, snmp: false}\n"
+    )
+    with netns() as client, netns() as router, routed(client, router) as (gateway, _):
+        in_ns(router, "ip", "route", "add", "unreachable", "198.51.100.0/24")
+        result = run_in(
+            client, [sys.executable, "-c", _COLLECTOR_IN_NAMESPACE, str(config)], timeout=60
+        )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    said = f"host unreachable, reported by {gateway}"
+    assert f"ping: {said}" in out["page"], out["page"][-2000:]
+    assert re.search(rf'msg="ping down" target=m/s/ap-1 .*error="{re.escape(said)}"', out["log"])
