@@ -30,6 +30,11 @@ _SO_RCVBUFFORCE = 33
 _SOL_RAW = 255
 _ICMP_FILTER = 1
 _ICMP6_FILTER = 1
+_IP_RECVERR = 11
+_IPV6_RECVERR = 25
+_MSG_ERRQUEUE = 0x2000
+_SO_EE_ORIGIN_ICMP, _SO_EE_ORIGIN_ICMP6 = 2, 3
+_EXTENDED_ERROR = struct.Struct("=IBBBBII")  # struct sock_extended_err
 # macOS
 _SO_TIMESTAMP_DARWIN = 0x0400
 
@@ -72,6 +77,8 @@ def open_icmp_socket(family: int = socket.AF_INET) -> IcmpSocket:
         grow_receive_buffer(sock)
         if raw:
             _filter_to_replies(sock, family)
+        else:
+            _queue_errors(sock, family)
         stamps = _enable_timestamps(sock)
         ip_header = family == socket.AF_INET and (raw or MACOS)
         return IcmpSocket(sock, family, raw, ip_header, stamps)
@@ -121,6 +128,54 @@ def _filter_to_replies(sock: socket.socket, family: int) -> None:
             for t in (_ICMP6_DEST_UNREACH, _ICMP6_TIME_EXCEEDED, _ICMP6_ECHO_REPLY):
                 blocked[t >> 5] &= ~(1 << (t & 31)) & 0xFFFFFFFF
             sock.setsockopt(socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("8I", *blocked))
+
+
+def _queue_errors(sock: socket.socket, family: int) -> None:
+    """A Linux ICMP datagram socket gets ICMP errors about its echoes as socket errors that do not
+    say which echo; with IP_RECVERR each one waits in the error queue with the echo it answers
+    and the address of the router that sent it (see `receive_error`)."""
+    if not LINUX:
+        return
+    with contextlib.suppress(OSError):
+        if family == socket.AF_INET:
+            sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
+        else:
+            sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVERR, 1)
+
+
+@dataclass(frozen=True)
+class IcmpError:
+    """An ICMP error about one of our echoes, from a datagram socket's error queue."""
+
+    echo: bytes  # our echo request as sent (ICMP header and payload)
+    destination: str  # where that echo went
+    kind: int  # ICMP type and code of the error
+    code: int
+    router: str  # who sent the error
+
+
+def receive_error(icmp: IcmpSocket) -> IcmpError | None:
+    """One entry of a datagram socket's error queue (Linux); None when it holds something else.
+    Raises BlockingIOError when the queue is empty."""
+    if not LINUX or icmp.raw:
+        raise BlockingIOError
+    data, ancdata, _flags, addr = icmp.sock.recvmsg(2048, 512, _MSG_ERRQUEUE)
+    for level, kind, payload in ancdata:
+        if (level, kind) not in (
+            (socket.IPPROTO_IP, _IP_RECVERR),
+            (socket.IPPROTO_IPV6, _IPV6_RECVERR),
+        ) or len(payload) < _EXTENDED_ERROR.size + 8:
+            continue
+        _errno, origin, icmp_type, code, _pad, _info, _data = _EXTENDED_ERROR.unpack_from(payload)
+        if origin not in (_SO_EE_ORIGIN_ICMP, _SO_EE_ORIGIN_ICMP6):
+            continue  # a local error (e.g. no route): sendto already said so
+        offender = payload[_EXTENDED_ERROR.size :]
+        if origin == _SO_EE_ORIGIN_ICMP:
+            router = socket.inet_ntop(socket.AF_INET, offender[4:8])
+        else:
+            router = socket.inet_ntop(socket.AF_INET6, offender[8:24])
+        return IcmpError(data, addr[0], icmp_type, code, router)
+    return None
 
 
 def _enable_timestamps(sock: socket.socket) -> bool:

@@ -14,10 +14,13 @@ from tests.netns import in_ns, netns, nft, routed, run_in
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _in_namespace(name: str, count: int, timeout: float, *addresses: str) -> dict:
+def _in_namespace(
+    name: str, count: int, timeout: float, *addresses: str, drop_net_raw: bool = False
+) -> dict:
     result = run_in(
         name,
         [sys.executable, "-m", "tests.icmp_rounds", str(count), str(timeout), *addresses],
+        drop_net_raw=drop_net_raw,
         timeout=120,
         cwd=REPO,
     )
@@ -146,3 +149,27 @@ def test_the_status_page_and_the_log_say_which_router_answered(tmp_path):
     said = f"host unreachable, reported by {gateway}"
     assert f"ping: {said}" in out["page"], out["page"][-2000:]
     assert re.search(rf'msg="ping down" target=m/s/ap-1 .*error="{re.escape(said)}"', out["log"])
+
+
+def test_the_unprivileged_datagram_socket_explains_errors_too():
+    """Without CAP_NET_RAW the kernel hands ICMP errors to the datagram socket's error queue
+    (IP_RECVERR), with the echo they answer and the router that sent them."""
+    with (
+        netns(ping_group_range="0 0") as client,
+        netns() as router,
+        routed(client, router) as (gateway, gateway6),
+    ):
+        in_ns(router, "ip", "route", "add", "unreachable", "198.51.100.0/25")
+        in_ns(router, "ip", "-6", "route", "add", "prohibit", "2001:db8:a::/64")
+        out = _in_namespace(
+            client, 2, 1.0, "198.51.100.7", "2001:db8:a::7", gateway, drop_net_raw=True
+        )
+    assert set(out["kinds"].values()) == {"datagram"}
+    unreachable, prohibited6, alive = out["rounds"]
+    assert unreachable["rtts"] == [] and unreachable["error"] == (
+        f"host unreachable, reported by {gateway}"
+    )
+    assert prohibited6["rtts"] == [] and prohibited6["error"] == (
+        f"communication administratively prohibited, reported by {gateway6}"
+    )
+    assert len(alive["rtts"]) == 2 and alive["error"] is None

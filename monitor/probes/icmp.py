@@ -223,7 +223,16 @@ class IcmpProber:
 
     async def round(self, address: str, settings: PingSettings) -> PingRound:
         """Send `settings.count` echoes to the IP `address`, `settings.spacing` apart, and wait up
-        to `settings.timeout` after the last for the replies."""
+        to `settings.timeout` after the last for the replies. Never raises: a bug of ours is a
+        round with an error (and a traceback in the log), so the target keeps its series."""
+        try:
+            return await self._round(address, settings)
+        except Exception as exc:
+            log.error("icmp round crashed", exc_info=exc, extra={"fields": {"address": address}})
+            error = f"internal error in the ICMP probe ({type(exc).__name__}); see the log"
+            return PingRound(time.time(), 0, (), error=error)
+
+    async def _round(self, address: str, settings: PingSettings) -> PingRound:
         loop = asyncio.get_running_loop()
         started = time.time()
         try:
@@ -314,7 +323,16 @@ class IcmpProber:
         rnd.last_send = self._loop.time() if self._loop is not None else 0.0
         self._pending[key] = (rnd, index, time.time())
         try:
-            icmp.sock.sendto(header + payload, (address, 0))
+            try:
+                icmp.sock.sendto(header + payload, (address, 0))
+            except OSError:
+                if icmp.raw:
+                    raise
+                # A datagram socket reports an ICMP error that came for an earlier echo (to any
+                # address) on its next call, this send: that error is in the error queue, for its
+                # own round. Ours is only a real failure if it fails again.
+                self._drain_errors(icmp)
+                icmp.sock.sendto(header + payload, (address, 0))
         except OSError as exc:
             self._pending.pop(key, None)
             self.stats.send_errors += 1
@@ -332,9 +350,12 @@ class IcmpProber:
             try:
                 data, source, received_at = os_support.receive(icmp)
             except (BlockingIOError, InterruptedError):
+                if not icmp.raw:  # an error queue left non-empty would wake us forever
+                    self._drain_errors(icmp)
                 return
-            except OSError as exc:  # e.g. ICMP errors queued on a datagram socket
+            except OSError as exc:  # ICMP errors announced on a datagram socket
                 event(log, logging.DEBUG, "icmp receive error", error=str(exc))
+                self._drain_errors(icmp)
                 continue
             try:
                 self._handle(icmp, data, source, received_at)
@@ -369,12 +390,43 @@ class IcmpProber:
         self.stats.received += 1
         rnd.answer(index, received_at - sent_at)
 
+    def _drain_errors(self, icmp: os_support.IcmpSocket) -> None:
+        """The datagram socket's error queue: each entry is an echo of ours and what a router
+        said about it."""
+        for _ in range(_MAX_READS_PER_WAKEUP):
+            try:
+                error = os_support.receive_error(icmp)
+            except (BlockingIOError, InterruptedError):
+                return
+            except (OSError, ValueError):
+                self.stats.malformed += 1
+                continue
+            if error is None or len(error.echo) < 8 + _COOKIE_LEN:
+                continue
+            what = explain_error(icmp.family, error.kind, error.code)
+            seq = _ID_SEQ.unpack_from(error.echo, 4)[1]
+            destination = error.destination.split("%", 1)[0]
+            self._explain(what, destination, seq, error.echo[8 : 8 + _COOKIE_LEN], error.router)
+
+    def _explain(self, what: str | None, target: str, seq: int, quoted: bytes, router: str) -> None:
+        """Give the round of echo (target, seq) the error `what`, said by `router`. The echo stays
+        pending (a reply may still come; a forged error must not cost one), and where the quote
+        includes the payload its cookie must be the round's."""
+        entry = self._pending.get((target, seq))
+        if what is None or entry is None:
+            return
+        rnd = entry[0]
+        if len(quoted) == _COOKIE_LEN and quoted != rnd.cookie:
+            self.stats.forged += 1
+            return
+        self.stats.errors += 1
+        rnd.errors.append(f"{what}, reported by {router}")
+
     def _handle_error(
         self, icmp: os_support.IcmpSocket, data: bytes, offset: int, router: str
     ) -> None:
-        """An ICMP error quoting one of our echoes: the round learns what happened and who said
-        so. The echo stays pending (a reply may still come; a forged error must not cost one), and
-        where the quote includes the payload its cookie must be the round's."""
+        """An ICMP error quoting one of our echoes (raw sockets see them as packets): the round
+        learns what happened and who said so."""
         family = icmp.family
         what = explain_error(family, data[offset], data[offset + 1])
         if what is None:
@@ -393,13 +445,5 @@ class IcmpProber:
         if data[echo] != _ECHO_REQUEST[family]:
             return
         ident, seq = _ID_SEQ.unpack_from(data, echo + 4)
-        entry = self._pending.get((target, seq))
-        if ident != self._ident or entry is None:
-            return
-        rnd = entry[0]
-        quoted = data[echo + 8 : echo + 8 + _COOKIE_LEN]
-        if len(quoted) == _COOKIE_LEN and quoted != rnd.cookie:
-            self.stats.forged += 1
-            return
-        self.stats.errors += 1
-        rnd.errors.append(f"{what}, reported by {router}")
+        if ident == self._ident:
+            self._explain(what, target, seq, data[echo + 8 : echo + 8 + _COOKIE_LEN], router)
