@@ -917,7 +917,8 @@ def test_auth_problems() -> None:
         "t.yaml:5:6: auth 'd' has no security_level (SNMPv3 needs one)",
         "t.yaml:6:62: 'auth_password' is not used with security_level noAuthNoPriv; remove it "
         "or raise the level",
-        "t.yaml:7:75: unknown auth_protocol (not shown: it may be a secret); did you mean 'SHA256'?",
+        "t.yaml:7:75: unknown auth_protocol (not shown: it may be a secret); "
+        "did you mean 'SHA256'?",
         "t.yaml:8:32: 'priv_protocol' is not used with security_level authNoPriv; remove it "
         "or raise the level",
         "t.yaml:9:6: auth 'g' has no version (1, 2c or 3)",
