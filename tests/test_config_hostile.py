@@ -203,7 +203,7 @@ def test_limits_in_process_name_the_place():
     ]
     [crossed] = problems(alias_cross_product())
     assert re.fullmatch(
-        r"t\.yaml:\d+:\d+: with its aliases expanded .* this alias crosses it", crossed
+        r"t\.yaml:\d+:\d+: with its aliases expanded .* the limit, reached here .*", crossed
     )
     line = int(crossed.split(":")[1])
     assert alias_cross_product().splitlines()[line - 1].lstrip().startswith("- {id: m")
