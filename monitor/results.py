@@ -22,7 +22,7 @@ class PingRound:
     started: float  # wall clock, seconds
     sent: int
     rtts: tuple[float, ...]  # seconds, of the replies received, in the order the requests went out
-    error: str | None = None  # why echoes could not be sent or the address not resolved
+    error: str | None = None  # why: not sent, not resolved, or an ICMP error from a router
 
     @property
     def received(self) -> int:
