@@ -51,8 +51,8 @@ def test_a_device_that_sees_its_echoes_cannot_answer_for_another_target():
         )
         try:
             assert forger.stdout.readline().strip() == "ready"
-            # ten echoes 0.2 s apart, each waited for 1.5 s: the sweep fits in the round
-            out = _in_namespace(ns, 10, 1.5, "127.0.0.1", "127.0.0.9")
+            # ten echoes 0.2 s apart, each waited for 3 s: the sweep fits in the round
+            out = _in_namespace(ns, 10, 3.0, "127.0.0.1", "127.0.0.9")
         finally:
             forger.terminate()
             report = json.loads(forger.communicate(timeout=30)[0].splitlines()[-1])
