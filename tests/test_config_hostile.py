@@ -309,18 +309,31 @@ def _survives_and_recovers(proc: CollectorProcess, config: Path) -> None:
     )
 
 
-def test_deep_nesting_on_live_reload_is_a_reload_failure(tmp_path):
-    """Before: a RecursionError killed the file watcher for good, POST /-/reload never answered
-    and the reload gauge stayed 1."""
+LIVE_SHAPES = {
+    "5,000-deep nesting": (
+        LIVE + "          - " + "[" * 5000 + "]" * 5000 + "\n",
+        r":9:\d+: lists and mappings nested more than 40 deep",
+    ),
+    "alias cross-product": (alias_cross_product(), r":\d+:\d+: with its aliases expanded"),
+    "50 MB": (LIVE + "# " + "x" * 50_000_000 + "\n", r":9:\d+: the file is larger than"),
+}
+
+
+@pytest.mark.parametrize("shape", list(LIVE_SHAPES))
+def test_hostile_file_on_live_reload_is_a_reload_failure(tmp_path, shape):
+    """Before: 5,000-deep nesting raised a RecursionError that killed the file watcher for good,
+    POST /-/reload never answered and the reload gauge stayed 1; the cross-product and the 50 MB
+    file held the reload for minutes and gigabytes."""
+    content, problem = LIVE_SHAPES[shape]
     config = tmp_path / "targets.yaml"
     config.write_text(LIVE)
     proc = CollectorProcess(config, extra_args=["--watch-interval", "200ms"]).start()
     try:
         proc.wait_for(lambda: proc.value("schoolnet_ping_requests_total", target="t1"))
-        config.write_text(LIVE + "          - " + "[" * 5000 + "]" * 5000 + "\n")
-        proc.wait_for(lambda: _reload_ok(proc) == 0)
-        assert re.search(re.escape(str(config)) + r":9:\d+: lists and mappings nested", proc.log())
-        assert "nested more than 40 deep" in proc.get("/")[1].decode()
+        config.write_text(content)
+        proc.wait_for(lambda: _reload_ok(proc) == 0, timeout=15)
+        assert re.search(re.escape(str(config)) + problem, proc.log())
+        assert "rejected" in proc.get("/")[1].decode()
         _survives_and_recovers(proc, config)
         assert "Traceback" not in proc.log()
     finally:
