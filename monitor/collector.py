@@ -20,6 +20,7 @@ import concurrent.futures
 import contextlib
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from monitor import logs, os_support
 from monitor.config.loader import ConfigError, load_config
 from monitor.config.model import Config
 from monitor.config.shard import select_shard
+from monitor.config.yamltree import LIMITS
 from monitor.exposition import Exposition
 from monitor.logs import event
 from monitor.probes.icmp import IcmpProber
@@ -65,10 +67,19 @@ class Listen:
 
 
 def _digest(path: Path) -> str | None:
+    """What the watcher compares every few seconds: the bytes the loader would read, never more
+    (a hostile file may be gigabytes), and for a file beyond that its size and modification
+    time."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with open(path, "rb") as file:
+            head = file.read(LIMITS.max_bytes + 1)
+            stat = os.fstat(file.fileno())
     except OSError:
         return None
+    digest = hashlib.sha256(head).hexdigest()
+    if len(head) > LIMITS.max_bytes:
+        digest += f":{stat.st_size}:{stat.st_mtime_ns}"
+    return digest
 
 
 def _digests(paths: tuple[Path, ...]) -> tuple[str | None, ...]:

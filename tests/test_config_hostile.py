@@ -330,9 +330,9 @@ def test_hostile_file_on_live_reload_is_a_reload_failure(tmp_path, shape):
     proc = CollectorProcess(config, extra_args=["--watch-interval", "200ms"]).start()
     try:
         proc.wait_for(lambda: proc.value("schoolnet_ping_requests_total", target="t1"))
-        config.write_text(content)
-        proc.wait_for(lambda: _reload_ok(proc) == 0, timeout=15)
-        assert re.search(re.escape(str(config)) + problem, proc.log())
+        config.write_text(content)  # the watcher may see it half-written first: wait for all
+        proc.wait_for(lambda: re.search(re.escape(str(config)) + problem, proc.log()), timeout=15)
+        assert _reload_ok(proc) == 0
         assert "rejected" in proc.get("/")[1].decode()
         _survives_and_recovers(proc, config)
         assert "Traceback" not in proc.log()
