@@ -327,7 +327,9 @@ def test_hostile_file_on_live_reload_is_a_reload_failure(tmp_path, shape):
     content, problem = LIVE_SHAPES[shape]
     config = tmp_path / "targets.yaml"
     config.write_text(LIVE)
-    proc = CollectorProcess(config, extra_args=["--watch-interval", "200ms"]).start()
+    proc = CollectorProcess(
+        config, extra_args=["--watch-interval", "200ms", "--web.enable-lifecycle"]
+    ).start()
     try:
         proc.wait_for(lambda: proc.value("schoolnet_ping_requests_total", target="t1"))
         config.write_text(content)  # the watcher may see it half-written first: wait for all
@@ -369,7 +371,7 @@ def test_any_failure_of_a_load_is_a_reported_reload_failure(tmp_path):
     proc = CollectorProcess(
         config,
         env={"PYTHONPATH": f"{hook}{os.pathsep}{REPO}"},
-        extra_args=["--watch-interval", "200ms"],
+        extra_args=["--watch-interval", "200ms", "--web.enable-lifecycle"],
     ).start()
     try:
         proc.wait_for(lambda: proc.value("schoolnet_ping_requests_total", target="t1"))
