@@ -255,7 +255,8 @@ FAMILIES: dict[str, Family] = {
             value=lambda p: 1,
             label_values=lambda p: (p.sys_name, one_line(p.sys_descr), p.vendor, p.model),
             doc="the device's identity as it reports it (always 1); `sys_descr` is one line, "
-            "at most 200 characters; `vendor` and `model` come from its device profile",
+            "at most 200 characters; `vendor` and `model` come from its device profile (`vendor` "
+            "from the sysObjectID's enterprise number where no profile knows the model)",
         ),
         # -- per interface -----------------------------------------------------------------------
         Family(

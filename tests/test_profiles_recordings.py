@@ -48,7 +48,7 @@ DETECTED = {
     "juniper-mx960": ("juniper-junos", "juniper", "mx960"),
     "netgear": ("netgear", "netgear", "GS724Tv4"),
     "opnsense": ("opnsense", "opnsense", "OPNsense"),
-    "paloalto-pa-5000": ("generic", "unknown", "PA-5050"),  # entPhysicalModelName
+    "paloalto-pa-5000": ("generic", "paloalto", "PA-5050"),  # enterprise 25461; entPhysicalModel
     "routeros": ("mikrotik-routeros", "mikrotik", ""),
     "ruckus-scg": ("ruckus-sz", "ruckus", "SmartCell Gateway"),
     "ruckuswireless": ("ruckus-zd", "ruckus", "ZD1200"),
@@ -440,9 +440,19 @@ def test_mikrotik_is_walked_with_getnext(polls):
     assert any(kind == "bulk" for kind, _ in bulk_log)
 
 
-def test_a_device_without_a_profile_gets_the_generic_result(polls):
+def test_a_device_without_a_profile_gets_the_generic_result_and_its_vendor(polls):
+    """No profile knows the PA-5050; its sysObjectID (…25461.2.3.9) still names Palo Alto, in
+    the poll and in schoolnet_device_info as Prometheus would scrape it."""
     first, _, _ = polls["paloalto-pa-5000"]
-    assert first.ok and (first.profile, first.vendor) == ("generic", "unknown")
+    assert first.ok and (first.profile, first.vendor) == ("generic", "paloalto")
+    info = [
+        s.labels
+        for family in text_string_to_metric_families(_exposition(polls))
+        if family.name == "schoolnet_device_info"
+        for s in family.samples
+        if s.labels.get("target") == "paloalto-pa-5000"
+    ]
+    assert [(i["vendor"], i["model"]) for i in info] == [("paloalto", "PA-5050")]
 
 
 def test_what_a_device_lacks_is_not_asked_again(polls, snmpsim):

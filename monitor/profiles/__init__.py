@@ -8,7 +8,8 @@ in a ProfileError); `registry()` is the shipped set, loaded on first use, never 
 Selecting a profile for a device is `select()`: the most specific
 sysObjectID prefix wins, then sysDescr rules, then rules that must ask the device (`probe:`);
 `vendor:` in targets.yaml narrows the choice to that vendor's profiles. Unknown devices get the
-generic profile (standard MIBs only) and vendor "unknown".
+generic profile (standard MIBs only); their vendor is still known when the IANA enterprise number
+of their sysObjectID is in enterprises.yaml (`device_vendor()`), else "unknown".
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import functools
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from monitor.profiles.enterprises import enterprise_vendor, enterprises
 from monitor.profiles.evaluate import Data, Sample, evaluate, lookup_keys, model_text
 from monitor.profiles.schema import (
     GENERIC,
@@ -38,6 +40,8 @@ __all__ = [
     "ProfileError",
     "Registry",
     "Sample",
+    "device_vendor",
+    "enterprise_vendor",
     "evaluate",
     "load_registry",
     "lookup_keys",
@@ -52,11 +56,14 @@ class Registry:
     def __init__(self, profiles: dict[str, Profile]) -> None:
         self.profiles = profiles
         self.generic = profiles[GENERIC]
+        self.enterprises = enterprises()  # (read with the profiles: a broken table fails here)
 
     @property
     def vendors(self) -> tuple[str, ...]:
-        """Every vendor a profile reports (the values `vendor:` in targets.yaml accepts)."""
-        return tuple(sorted({p.vendor for p in self.profiles.values() if p.name != GENERIC}))
+        """Every vendor a profile or the enterprise-number table reports (the values `vendor:` in
+        targets.yaml accepts: whatever the collector may report, `monitor discover` may write)."""
+        named = {p.vendor for p in self.profiles.values() if p.name != GENERIC}
+        return tuple(sorted(named | {e.vendor for e in self.enterprises.values()}))
 
     def candidates(
         self, sys_object_id: OID | None, sys_descr: str
@@ -106,6 +113,15 @@ class Registry:
         if vendor:
             return self.vendor_default(vendor) or self.generic
         return self.generic
+
+
+def device_vendor(profile: Profile, sys_object_id: object) -> str:
+    """The vendor to report for a device polled with `profile`: the profile's own, or for the
+    generic profile the vendor of the sysObjectID's enterprise number, else "unknown"."""
+    if profile.name != GENERIC:
+        return profile.vendor
+    oid = sys_object_id if isinstance(sys_object_id, tuple) else None
+    return enterprise_vendor(oid) or profile.vendor
 
 
 def load_registry(directories: Sequence[Path] = ()) -> Registry:

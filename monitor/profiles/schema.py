@@ -30,6 +30,10 @@ INDEX_FORMATS = ("dotted", "mac", "string", "hex")
 VALUE_FORMATS = ("text", "mac", "hex")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
+# Data files beside the shipped profiles that are not profiles (enterprises.yaml: vendors by
+# IANA enterprise number, monitor/profiles/enterprises.py).
+TABLES = {"enterprises"}
+_SHIPPED = Path(__file__).parent.resolve()
 
 
 class ProfileError(ConfigError):
@@ -687,6 +691,8 @@ def load_profiles(directories: list[Path]) -> dict[str, Profile]:
             problems.append(Problem(str(directory), 1, 1, "not a directory of profiles"))
             continue
         for path in sorted(Path(directory).glob("*.yaml")):
+            if path.stem in TABLES and path.parent.resolve() == _SHIPPED:
+                continue
             files[path.stem] = path
     contexts: dict[str, _Ctx] = {}
     parsed: dict[str, tuple[Profile, dict[str, Metric | None]]] = {}
