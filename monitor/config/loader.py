@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.config.auths import Auths, read_auths
+from monitor.config.environ import OfflineEnviron, checked_offline
 from monitor.config.model import ROLES, Config, Member, School
 from monitor.config.problems import ConfigError, Problem
 from monitor.config.schema import (
@@ -53,10 +54,12 @@ def load_config(
     environ: AbcMapping[str, str] | None = None,
     vendors: tuple[str, ...] | None = None,
     limits: Limits = LIMITS,
+    offline: bool = False,
 ) -> Config:
     """Read and validate the file at `path`; `${NAME}` references come from `environ`
     (default: the process environment); `vendor:` must be one of `vendors` (default: those of the
-    shipped device profiles). Raises ConfigError."""
+    shipped device profiles). `offline`: an unset variable is not a problem (its value is not
+    checked), for CI without the secrets. Raises ConfigError."""
     try:
         with open(path, "rb") as file:
             data = file.read(limits.max_bytes + 1)  # a 50 MB file is not read whole
@@ -74,7 +77,7 @@ def load_config(
         line, column = _position(data, error.start)
         message = f"cannot read file: not UTF-8 text (byte {error.start})"
         raise ConfigError([Problem(str(path), line, column, message)]) from None
-    return load_config_text(text, path, environ, vendors, limits)
+    return load_config_text(text, path, environ, vendors, limits, offline)
 
 
 def load_config_text(
@@ -83,6 +86,7 @@ def load_config_text(
     environ: AbcMapping[str, str] | None = None,
     vendors: tuple[str, ...] | None = None,
     limits: Limits = LIMITS,
+    offline: bool = False,
 ) -> Config:
     """Validate YAML `text` as if read from `path` (used in messages and as Config.path)."""
     if vendors is None:
@@ -90,13 +94,18 @@ def load_config_text(
 
         vendors = registry().vendors
     ctx = _BoundedContext(str(path))
+    environ = os.environ if environ is None else environ
+    if offline:  # an unset variable reads as a placeholder; its own problems are dropped below
+        environ = OfflineEnviron(environ)
+    root = None
     try:
-        root = parse(text, os.environ if environ is None else environ, ctx.error, limits)
+        root = parse(text, environ, ctx.error, limits)
         members, auths = _read_root(ctx, root, bool(ctx.problems), vendors)
     except _TooManyProblems:
-        raise ConfigError(ctx.problems) from None
-    if ctx.problems:
-        raise ConfigError(ctx.problems)
+        raise ConfigError(_remaining(ctx.problems, root, environ)) from None
+    problems = _remaining(ctx.problems, root, environ)
+    if problems:
+        raise ConfigError(problems)
     return Config(path=Path(path), members=tuple(members), auths=dict(auths.valid))
 
 
@@ -251,6 +260,15 @@ def _read_school(ctx: Context, item: Node, inherited: Scope, seen: _Seen) -> Sch
     return School(
         id=school_id, name=fields.get("name", school_id), member=inherited.member, targets=targets
     )
+
+
+def _remaining(
+    problems: list[Problem], root: Node | None, environ: AbcMapping[str, str]
+) -> list[Problem]:
+    """The problems to report: offline, not those about the value of an unset variable."""
+    if isinstance(environ, OfflineEnviron) and environ.unset:
+        return checked_offline(problems, root, environ.unset)
+    return problems
 
 
 def _plural(count: int, noun: str) -> str:
