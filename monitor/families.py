@@ -20,8 +20,10 @@ function receives.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import attrgetter
@@ -130,6 +132,45 @@ def _schedule_delay(store, states) -> list[tuple[tuple[str, ...], Any]]:
     return [((k,), (counters.rounds[k], counters.delay_sum[k])) for k in sorted(counters.rounds)]
 
 
+def _now() -> float:
+    """The instant calendar families are rendered for (tests replace it)."""
+    return time.time()
+
+
+@functools.lru_cache(maxsize=256)
+def _calendar_at(calendar, second: int) -> tuple[bool, bool, float | None]:
+    """(open, maintenance, next opening) of a calendar at a whole second: a few calendars serve
+    many schools, so each is evaluated once per scrape."""
+    from monitor import calendar as cal
+
+    opens = cal.next_open(calendar, second)
+    return (
+        cal.is_open(calendar, second),
+        cal.in_maintenance(calendar, second),
+        None if opens is None else opens.timestamp(),
+    )
+
+
+def _school_calendar(index: int) -> Callable[..., Value | None]:
+    """value(member, school) of a calendar family: only schools with a calendar have one."""
+
+    def value(member, school) -> Value | None:
+        if school.calendar is None:
+            return None
+        return _calendar_at(school.calendar, int(_now()))[index]
+
+    return value
+
+
+def _expected_down(state) -> Value | None:
+    target = state.target
+    if not target.expected_off:
+        return None
+    from monitor import calendar as cal
+
+    return cal.expected_down(target.expected_off, target.timezone, _now())
+
+
 _INTERFACE = ("interface", "alias")
 _LINK_DOC = (
     "a link's contracted capacity in bytes per second, and where its traffic is counted "
@@ -175,6 +216,16 @@ FAMILIES: dict[str, Family] = {
             value=lambda s: s.target.bandwidth if s.target.role == "link" else None,
             label_values=_via,
             doc=_LINK_DOC,
+        ),
+        Family(
+            "schoolnet_target_expected_down",
+            "gauge",
+            "1 inside one of the target's expected_off windows (switched off on purpose).",
+            Source.CLOCK,
+            value=_expected_down,
+            doc="only targets with `expected_off:`: 1 inside one of those windows (switched off "
+            "on purpose, e.g. a PoE schedule), else 0; wall-clock times in the school calendar's "
+            "timezone (Europe/Amsterdam without a calendar)",
         ),
         Family(
             "schoolnet_ping_up",
@@ -473,6 +524,36 @@ FAMILIES: dict[str, Family] = {
             label_values=lambda member, school: (member.name, school.name),
             doc="the names people use (always 1), for dashboards and alert texts "
             "(`* on(member, school) group_left(school_name)`)",
+        ),
+        # The school calendar (monitor/calendar.py), at the moment of the scrape, in the
+        # calendar's timezone; schools without a calendar have none of these.
+        Family(
+            "schoolnet_school_open",
+            "gauge",
+            "1 inside school hours on a day the school is not closed (its calendar).",
+            Source.SCHOOL,
+            value=_school_calendar(0),
+            doc="only schools with a `calendar`: 1 inside school hours (`open:`) on a day that "
+            "is not closed (`closed:`, `holidays:`), else 0",
+        ),
+        Family(
+            "schoolnet_school_maintenance",
+            "gauge",
+            "1 inside a maintenance window of the school's calendar.",
+            Source.SCHOOL,
+            value=_school_calendar(1),
+            doc="only schools with a `calendar`: 1 inside one of its `maintenance:` windows, "
+            "else 0",
+        ),
+        Family(
+            "schoolnet_school_next_open_timestamp_seconds",
+            "gauge",
+            "Unix time the school next opens; while it is open, when the current opening began.",
+            Source.SCHOOL,
+            value=_school_calendar(2),
+            doc="only schools with a `calendar`: Unix time the school next opens; while it is "
+            'open, when the current opening began (so `<= time() + 3600` means "open or opening '
+            'within the hour"); absent if it does not open within about a year',
         ),
         # -- the collector itself ----------------------------------------------------------------
         Family(

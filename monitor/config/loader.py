@@ -19,12 +19,14 @@ from pathlib import Path
 
 from monitor.config.auths import Auths, read_auths
 from monitor.config.environ import OfflineEnviron, checked_offline
+from monitor.config.calendars import BROKEN_CALENDAR, Calendars, choose_calendar, read_calendars
 from monitor.config.model import ROLES, Config, Member, School
 from monitor.config.problems import ConfigError, Problem
 from monitor.config.schema import (
     Context,
     Invalid,
     Schema,
+    boolean,
     describe,
     expect_list,
     expect_mapping,
@@ -39,13 +41,28 @@ from monitor.config.yamltree import LIMITS, Limits, Mapping, Node, parse
 __all__ = ["ConfigError", "Problem", "load_config", "load_config_text", "summarize"]
 
 MAX_PROBLEMS = 1000
-TOP_SCHEMA = Schema({"defaults": None, "auths": None, "members": None})
-DEFAULTS_SCHEMA = Schema({"ping": None, "snmp": None})
+TOP_SCHEMA = Schema({"defaults": None, "auths": None, "calendars": None, "members": None})
+DEFAULTS_SCHEMA = Schema({"ping": None, "snmp": None, "calendar": None})
 MEMBER_SCHEMA = Schema(
-    {"id": identifier("member id"), "name": string(), "schools": None, "ping": None, "snmp": None}
+    {
+        "id": identifier("member id"),
+        "name": string(),
+        "schools": None,
+        "ping": None,
+        "snmp": None,
+        "calendar": None,
+    }
 )
 SCHOOL_SCHEMA = Schema(
-    {"id": identifier("school id"), "name": string(), "targets": None, "ping": None, "snmp": None}
+    {
+        "id": identifier("school id"),
+        "name": string(),
+        "targets": None,
+        "ping": None,
+        "snmp": None,
+        "calendar": None,
+        "page_when_closed": boolean(),
+    }
 )
 
 
@@ -100,13 +117,18 @@ def load_config_text(
     root = None
     try:
         root = parse(text, environ, ctx.error, limits)
-        members, auths = _read_root(ctx, root, bool(ctx.problems), vendors)
+        members, auths, calendars = _read_root(ctx, root, bool(ctx.problems), vendors)
     except _TooManyProblems:
         raise ConfigError(_remaining(ctx.problems, root, environ)) from None
     problems = _remaining(ctx.problems, root, environ)
     if problems:
         raise ConfigError(problems)
-    return Config(path=Path(path), members=tuple(members), auths=dict(auths.valid))
+    return Config(
+        path=Path(path),
+        members=tuple(members),
+        auths=dict(auths.valid),
+        calendars=dict(calendars.valid),
+    )
 
 
 class _TooManyProblems(Exception):
@@ -143,18 +165,21 @@ class _Seen:
 
 def _read_root(
     ctx: Context, root: Node | None, has_syntax_error: bool, vendors: tuple[str, ...]
-) -> tuple[list[Member], Auths]:
+) -> tuple[list[Member], Auths, Calendars]:
     auths = Auths({}, set())
+    calendars = Calendars()
     if root is None:
         if not has_syntax_error:
             ctx.error(Node(1, 1), "the file is empty; it needs at least a 'members' list")
-        return [], auths
+        return [], auths, calendars
     if not isinstance(root, Mapping):
         ctx.error(root, f"the top level must be a mapping with 'members', got {describe(root)}")
-        return [], auths
+        return [], auths, calendars
     top = TOP_SCHEMA.read(ctx, root, "the top level")
     auths = read_auths(ctx, top.nodes.get("auths"))
+    calendars = read_calendars(ctx, top.nodes.get("calendars"))
     ping, snmp = Layer(), Layer()
+    calendar = None
     if top.written("defaults"):
         try:
             defaults = DEFAULTS_SCHEMA.read(
@@ -162,19 +187,20 @@ def _read_root(
             )
             ping = apply(ctx, ping, defaults, "ping", auths)
             snmp = apply(ctx, snmp, defaults, "snmp", auths)
+            calendar = choose_calendar(ctx, defaults.nodes.get("calendar"), None, calendars)
         except Invalid:
             pass
     if not top.written("members"):
         ctx.error(root, "the top level has no members (the list of member organisations)")
-        return [], auths
+        return [], auths, calendars
     try:
         items = expect_list(ctx, top.nodes["members"], "members").items
     except Invalid:
-        return [], auths
+        return [], auths, calendars
     seen = _Seen({}, {})
-    scope = Scope("", "", ping, snmp, auths, vendors)
+    scope = Scope("", "", ping, snmp, auths, vendors, calendars=calendars, calendar=calendar)
     members = [m for item in items if (m := _read_member(ctx, item, scope, seen)) is not None]
-    return members, auths
+    return members, auths, calendars
 
 
 def _unique(ctx: Context, node: Node, kind: str, value: str, seen: dict[str, int]) -> None:
@@ -204,6 +230,10 @@ def _read_member(ctx: Context, item: Node, inherited: Scope, seen: _Seen) -> Mem
         apply(ctx, inherited.snmp, fields, "snmp", inherited.auths),
         inherited.auths,
         inherited.vendors,
+        calendars=inherited.calendars,
+        calendar=choose_calendar(
+            ctx, fields.nodes.get("calendar"), inherited.calendar, inherited.calendars
+        ),
     )
     schools: list[School] = []
     if not fields.written("schools"):
@@ -241,6 +271,11 @@ def _read_school(ctx: Context, item: Node, inherited: Scope, seen: _Seen) -> Sch
         apply(ctx, inherited.snmp, fields, "snmp", inherited.auths),
         inherited.auths,
         inherited.vendors,
+        page_when_closed=fields.get("page_when_closed", False),
+        calendars=inherited.calendars,
+        calendar=choose_calendar(
+            ctx, fields.nodes.get("calendar"), inherited.calendar, inherited.calendars
+        ),
     )
     drafts: list[Draft] = []
     if not fields.written("targets"):
@@ -257,8 +292,13 @@ def _read_school(ctx: Context, item: Node, inherited: Scope, seen: _Seen) -> Sch
     if school_id is None:
         return None
     targets = tuple(d.target for d in drafts if d.target is not None)
+    calendar = None if scope.calendar is BROKEN_CALENDAR else scope.calendar
     return School(
-        id=school_id, name=fields.get("name", school_id), member=inherited.member, targets=targets
+        id=school_id,
+        name=fields.get("name", school_id),
+        member=inherited.member,
+        targets=targets,
+        calendar=calendar,  # type: ignore[arg-type]
     )
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from monitor.calendar import DEFAULT_TIMEZONE, Calendar, Weekly
+
 ROLES = ("router", "firewall", "switch", "ap", "controller", "link", "server", "other")
 
 SnmpVersion = Literal["1", "2c", "3"]
@@ -91,6 +93,10 @@ class Target:
     vendor: str | None = None
     name: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    # Wall-clock windows (the school calendar's timezone) in which it is switched off on purpose,
+    # e.g. an AP on a PoE schedule: no DeviceDown then, and an info alert if it answers.
+    expected_off: tuple[Weekly, ...] = ()
+    timezone: str = DEFAULT_TIMEZONE  # of expected_off: its school's calendar's
     line: int = field(default=0, compare=False)  # where it starts in the file, for messages
 
     @property
@@ -108,6 +114,7 @@ class School:
     name: str
     member: str
     targets: tuple[Target, ...] = ()
+    calendar: Calendar | None = None  # None: no calendar, on call as if always open
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,7 @@ class Config:
     path: Path
     members: tuple[Member, ...] = ()
     auths: dict[str, SnmpAuth] = field(default_factory=dict, compare=False)
+    calendars: dict[str, Calendar] = field(default_factory=dict, compare=False)
 
     def targets(self) -> Iterator[Target]:
         for member in self.members:

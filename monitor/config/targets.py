@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from monitor.calendar import DEFAULT_TIMEZONE
 from monitor.config.address import parse_address
 from monitor.config.auths import Auths
+from monitor.config.calendars import Calendars, read_weekly_ranges
 from monitor.config.model import ROLES, PingSettings, SnmpSettings, Target, Via
 from monitor.config.schema import (
     FALSE_WORDS,
@@ -16,6 +19,7 @@ from monitor.config.schema import (
     Invalid,
     Reader,
     Schema,
+    boolean,
     choice,
     describe,
     did_you_mean,
@@ -35,8 +39,13 @@ __all__ = ["RESERVED_LABELS", "Draft", "Scope", "check_school", "read_target"]
 
 # Label names the collector sets itself (or Prometheus adds), each with the family that has it:
 # a static label of the same name would make the family's series carry the name twice, and
-# Prometheus then rejects the whole scrape. Derived from the metric contract.
-RESERVED_LABELS = reserved_labels()
+# Prometheus then rejects the whole scrape. Derived from the metric contract; and the two the
+# school calendar adds (docs/alerting.md#school-calendars).
+RESERVED_LABELS = {
+    **reserved_labels(),
+    "page_when_closed": "page_when_closed: true sets it",
+    "school_state": "the alert rules set it from the school's calendar",
+}
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _LABEL_VALUE_TAGS = ("str", "int", "float", "timestamp")
 
@@ -81,6 +90,8 @@ TARGET_SCHEMA = Schema(
         "parent": string(),
         "vendor": None,  # one of Scope.vendors
         "labels": None,
+        "expected_off": None,
+        "page_when_closed": boolean(),
     }
 )
 _VIA_FIELDS: dict[str, Reader | None] = {"target": string(), "interface": string()}
@@ -99,6 +110,9 @@ class Scope:
     # Values `vendor:` accepts: every vendor a device profile reports (lowercase, as exposed in
     # schoolnet_device_info), the operator's own profiles included.
     vendors: tuple[str, ...] = ()
+    page_when_closed: bool = False  # the school's `page_when_closed`, the target's default
+    calendars: Calendars = field(default_factory=Calendars)
+    calendar: object = None  # the Calendar chosen above (or BROKEN_CALENDAR, or None)
 
 
 @dataclass
@@ -165,6 +179,16 @@ def read_target(ctx: Context, item: Node, scope: Scope) -> Draft | None:
             fields.broken.add("vendor")
     via, via_target = _read_via(ctx, fields) if is_link else (None, None)
     labels = _read_labels(ctx, fields.nodes["labels"]) if fields.written("labels") else ()
+    # A label, so that it reaches every series and hence every alert of the target, where
+    # Alertmanager's routes read it (docs/alerting.md).
+    if fields.get("page_when_closed", scope.page_when_closed):
+        labels = tuple(sorted((*labels, ("page_when_closed", "true"))))
+    expected_off: tuple = ()
+    if fields.written("expected_off"):
+        with contextlib.suppress(Invalid):
+            expected_off = read_weekly_ranges(
+                ctx, fields.nodes["expected_off"], "expected_off", crossing=True
+            )
     if ping is None and snmp is None and via is None:
         ctx.error(node, f"{subject} has both ping and snmp switched off: nothing would watch it")
 
@@ -188,6 +212,8 @@ def read_target(ctx: Context, item: Node, scope: Scope) -> Draft | None:
             vendor=fields.get("vendor"),
             name=fields.get("name"),
             labels=labels,
+            expected_off=expected_off,
+            timezone=getattr(scope.calendar, "timezone", DEFAULT_TIMEZONE),
             line=node.line,
         )
     return Draft(node, fields, fields.get("id"), snmp, via_target, target)
