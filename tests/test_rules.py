@@ -38,9 +38,12 @@ PRODUCT_ALERTS = {
     "InterfaceErrors",
     "CollectorDown",
     "CollectorConfigReloadFailed",
+    "DeviceNotSwitchedOff",  # issue 14: an expected-off device that answers
 }
 # Inhibition-only alerts (severity none, never notified).
-INHIBITION_ALERTS = {"ParentDown"}
+INHIBITION_ALERTS = {"ParentDown", "SchoolMaintenance"}
+# About a whole school, not one of its targets.
+SCHOOL_ALERTS = {"SchoolMaintenance"}
 COLLECTOR_ALERTS = {"CollectorDown", "CollectorConfigReloadFailed"}
 # runbook_url: the deployment's base URL (Prometheus' external label runbook_base_url, see
 # prometheus.yml), else the collector's own /runbooks page; one anchor per alert.
@@ -173,7 +176,8 @@ def test_every_alert_has_labels_annotations_and_a_runbook_section():
         if name not in COLLECTOR_ALERTS | PLATFORM_ALERTS:
             # on-call must see which school and which device at a glance
             assert "$labels.school" in rule["annotations"]["summary"], name
-            assert "$labels.school" in description and "$labels.target" in description, name
+            assert "$labels.school" in description, name
+            assert "$labels.target" in description or name in SCHOOL_ALERTS, name
 
 
 def test_product_severities():
@@ -202,7 +206,7 @@ def test_inhibition_sources_fire_before_their_targets():
     assert link_down < device_down
     for (name, _), duration in durations.items():
         exempt = {"SchoolLinkDown", "ParentDown", "DeviceRebooted"} | COLLECTOR_ALERTS
-        if name not in exempt | PLATFORM_ALERTS:
+        if name not in exempt | PLATFORM_ALERTS | SCHOOL_ALERTS:
             assert duration > link_down, name
     # CollectorScrapeFailing inhibits CollectorDown of the same collector
     assert (
@@ -281,8 +285,8 @@ MUTATIONS = {
     "DeviceDown that does not wait 3 minutes": (
         "devices",
         "schoolnet-alerts.yml",
-        'controller"} == 0\n        for: 3m',
-        'controller"} == 0\n        for: 1m',
+        "school:schoolnet_calendar_state:info\n        for: 3m",
+        "school:schoolnet_calendar_state:info\n        for: 1m",
     ),
     "SNMPPollFailing for a device that does not answer ping either": (
         "devices",
@@ -331,6 +335,46 @@ MUTATIONS = {
         "on (member, school, via_target) group_right (alias, interface)\n"
         "          (schoolnet_link_bandwidth_bytes * 8)\n"
         "        labels:\n          direction: receive",
+    ),
+    # School calendars (issue 14), deploy/prometheus/tests/calendar.test.yml
+    "no page in the hour before the school opens": (
+        "calendar",
+        "schoolnet-recording.yml",
+        "<= bool (time() + 3600)",
+        "<= bool time()",
+    ),
+    "a closed school treated as open": (
+        "calendar",
+        "schoolnet-recording.yml",
+        '"school_state", "closed"',
+        '"school_state", "open"',
+    ),
+    "a switched-off AP reported down": (
+        "calendar",
+        "schoolnet-alerts.yml",
+        'schoolnet_up{role=~"ap|server|other"} == 0\n'
+        "            unless on (member, school, target) (schoolnet_target_expected_down == 1)\n",
+        'schoolnet_up{role=~"ap|server|other"} == 0\n',
+    ),
+    "a switched-off switch paging": (
+        "calendar",
+        "schoolnet-alerts.yml",
+        'schoolnet_up{role=~"router|firewall|switch|controller"} == 0\n'
+        "              unless on (member, school, target) (schoolnet_target_expected_down == 1)\n",
+        'schoolnet_up{role=~"router|firewall|switch|controller"} == 0\n',
+    ),
+    "a PoE-scheduled AP's morning boot reported as a reboot": (
+        "calendar",
+        "schoolnet-alerts.yml",
+        "\n            unless on (member, school, target)\n"
+        "          max_over_time(schoolnet_target_expected_down[2h]) == 1",
+        "",
+    ),
+    "alerts notified the moment a maintenance window ends": (
+        "calendar",
+        "schoolnet-alerts.yml",
+        "keep_firing_for: 5m",
+        "keep_firing_for: 0s",
     ),
 }
 
