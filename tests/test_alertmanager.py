@@ -101,6 +101,22 @@ def test_no_secret_in_the_config():
           "rule_group": "x.yml;schoolnet-links"}, "pager"),
         ({"alertname": "PrometheusNotConnectedToAlertmanagers", "severity": "warning"}, "chat"),
         ({"alertname": "PrometheusStorageNearRetentionSize", "severity": "warning"}, "chat"),
+        # the school calendar: closed -> ticket, unless 24/7; open (or the hour before) pages
+        ({"alertname": "SchoolLinkDown", "severity": "critical", "member": "opod",
+          "school": "opod-regenboog", "target": "internet", "school_state": "closed"}, "ticket"),
+        ({"alertname": "DeviceDown", "severity": "critical", "member": "petri",
+          "school": "petri-dordrecht", "target": "rtr-petri", "school_state": "closed",
+          "page_when_closed": "true"}, "pager,chat"),
+        ({"alertname": "SchoolLinkDown", "severity": "critical", "member": "opod",
+          "school": "opod-regenboog", "target": "internet", "school_state": "open"},
+         "pager,chat"),
+        ({"alertname": "DeviceDown", "severity": "warning", "member": "opod",
+          "school": "opod-regenboog", "target": "ap-regenboog-01", "school_state": "closed"},
+         "ticket"),
+        ({"alertname": "SchoolMaintenance", "severity": "none", "member": "opod",
+          "school": "opod-kameleon"}, "null"),
+        ({"alertname": "DeviceNotSwitchedOff", "severity": "info", "member": "opod",
+          "school": "opod-regenboog", "target": "ap-regenboog-01"}, "chat"),
     ],
 )  # fmt: skip
 def test_routes(labels, receivers):
@@ -362,6 +378,115 @@ def test_a_scrape_failing_collector_replaces_collector_down_for_that_collector_o
         (("alertname", "CollectorDown"), ("instance", "collector-2:9430")): "active",
     }
     alertmanager.wait_for(lambda: settled(alertmanager, expected), timeout=20)
+
+
+def notified_by_receiver(sink: WebhookSink) -> dict[str, set[tuple[str, str, str]]]:
+    """receiver -> {(alertname, school, target)} of every firing alert it was sent."""
+    seen: dict[str, set[tuple[str, str, str]]] = {}
+    for receiver in ("pager", "chat", "ticket", "null"):
+        for payload in sink.received(receiver):
+            for a in payload["alerts"]:
+                if a["status"] == "firing":
+                    labels = a["labels"]
+                    seen.setdefault(receiver, set()).add(
+                        (labels["alertname"], labels.get("school", ""), labels.get("target", ""))
+                    )
+    return seen
+
+
+def test_a_closed_school_s_link_down_is_a_ticket_not_a_page(alertmanager, sink):
+    """Issue 14: evenings, weekends and holidays make a ticket; a 24/7 target still pages."""
+    closed = {"member": "opod", "school": "opod-toermalijn", "school_state": "closed"}
+    alertmanager.post_alerts(
+        [
+            alert("SchoolLinkDown", severity="critical", target="internet", role="link",
+                  **closed),
+            alert("DeviceDown", severity="critical", target="rtr-petri", role="router",
+                  member="petri", school="petri-dordrecht", school_state="closed",
+                  page_when_closed="true"),
+            # the same school's open twin elsewhere pages as before
+            alert("SchoolLinkDown", severity="critical", target="internet", role="link",
+                  member="opod", school="opod-wielewaal", school_state="open"),
+        ]
+    )  # fmt: skip
+    link = ("SchoolLinkDown", "opod-toermalijn", "internet")
+    alertmanager.wait_for(
+        lambda: (
+            link in notified_by_receiver(sink).get("ticket", set())
+            and ("DeviceDown", "petri-dordrecht", "rtr-petri")
+            in notified_by_receiver(sink).get("pager", set())
+            and ("SchoolLinkDown", "opod-wielewaal", "internet")
+            in notified_by_receiver(sink).get("pager", set())
+        ),
+        timeout=20,
+    )
+    seen = notified_by_receiver(sink)
+    assert link not in seen.get("pager", set()) and link not in seen.get("chat", set())
+    assert ("DeviceDown", "petri-dordrecht", "rtr-petri") not in seen.get("ticket", set())
+    assert state(alertmanager, alertname="SchoolLinkDown", school="opod-toermalijn") == (
+        "active",
+        [],
+    )
+
+
+def test_a_maintenance_window_suppresses_the_whole_school(alertmanager, sink):
+    """Issue 14: inside a maintenance window nothing of the school is notified; its alerts stay
+    visible as suppressed. Another school is not affected."""
+    school = {"member": "opod", "school": "opod-bongerd"}
+    other = {"member": "opod", "school": "opod-schelp"}
+    alertmanager.post_alerts(
+        [
+            alert("SchoolMaintenance", severity="none", **school),
+            alert("SchoolLinkDown", severity="critical", target="internet", role="link",
+                  school_state="maintenance", **school),
+            alert("DeviceDown", severity="critical", target="sw-bongerd", role="switch",
+                  school_state="maintenance", **school),
+            alert("DeviceRebooted", severity="info", target="sw-bongerd", role="switch",
+                  **school),
+            alert("DeviceDown", severity="critical", target="sw-schelp", role="switch",
+                  school_state="open", **other),
+        ]
+    )  # fmt: skip
+    # (SchoolMaintenance itself is suppressed by the offline school's SchoolLinkDown: it is
+    # never notified anyway, and an inhibited alert still inhibits)
+    expected = {
+        (("alertname", "SchoolLinkDown"), ("school", "opod-bongerd")): "suppressed",
+        (("alertname", "DeviceDown"), ("target", "sw-bongerd")): "suppressed",
+        (("alertname", "DeviceRebooted"), ("target", "sw-bongerd")): "suppressed",
+        (("alertname", "DeviceDown"), ("target", "sw-schelp")): "active",
+    }
+    alertmanager.wait_for(lambda: settled(alertmanager, expected), timeout=20)
+    window = alertmanager.alert(alertname="SchoolMaintenance", school="opod-bongerd")
+    assert state(alertmanager, alertname="SchoolLinkDown", school="opod-bongerd") == (
+        "suppressed",
+        [window["fingerprint"]],
+    )
+    # a school in maintenance whose link is up: the window alone suppresses its devices
+    alertmanager.post_alerts(
+        [
+            alert("SchoolMaintenance", severity="none", member="opod", school="opod-vlinder"),
+            alert("DeviceDown", severity="critical", target="sw-vlinder", role="switch",
+                  member="opod", school="opod-vlinder", school_state="maintenance"),
+        ]
+    )  # fmt: skip
+    alertmanager.wait_for(
+        lambda: state(alertmanager, alertname="DeviceDown", target="sw-vlinder")[0] == "suppressed",
+        timeout=20,
+    )
+    vlinder = alertmanager.alert(alertname="SchoolMaintenance", school="opod-vlinder")
+    assert state(alertmanager, alertname="DeviceDown", target="sw-vlinder") == (
+        "suppressed",
+        [vlinder["fingerprint"]],
+    )
+    alertmanager.wait_for(
+        lambda: (
+            ("DeviceDown", "opod-schelp", "sw-schelp")
+            in notified_by_receiver(sink).get("pager", set())
+        ),
+        timeout=20,
+    )
+    everything = set().union(*notified_by_receiver(sink).values())
+    assert not any(school in ("opod-bongerd", "opod-vlinder") for _, school, _ in everything)
 
 
 def test_the_shipped_config_starts_without_its_secrets(tmp_path):
