@@ -280,8 +280,11 @@ def _read_closures(ctx: Context, node: Node, what: str) -> list[_PlacedClosure]:
 
 
 def _check_closure_overlaps(ctx: Context, closures: list[_PlacedClosure]) -> None:
-    """Reported at the later one of two overlapping ranges (in the file that wrote it)."""
+    """Reported at the later one of two overlapping ranges, where it is written in the file of
+    `ctx` (a holiday set's own overlaps are its file's problems, checked when it is read)."""
     for index, later in enumerate(closures):
+        if later.path != ctx.path:
+            continue
         for earlier in closures[:index]:
             a, b = earlier.closure, later.closure
             if a.first <= b.last and b.first <= a.last:
