@@ -30,7 +30,7 @@ PROVISIONING = REPO / "deploy" / "grafana" / "provisioning"
 COMPOSE = REPO / "docker-compose.yml"
 UIDS = {"schoolnet-overview", "schoolnet-school", "schoolnet-device"}
 VARIABLES = {
-    "schoolnet-overview": ["datasource", "member"],
+    "schoolnet-overview": ["datasource", "member", "expected_off"],
     "schoolnet-school": ["datasource", "member", "school"],
     "schoolnet-device": ["datasource", "member", "school", "target"],
 }
@@ -84,6 +84,11 @@ def test_datasource_variable_first_then_member_and_school():
         first = variables[0]
         assert first["type"] == "datasource" and first["query"] == "prometheus"
         for variable in variables[1:]:
+            if variable["type"] == "custom":
+                # a toggle the queries use as a number: its values must be numbers
+                assert [o["value"] for o in variable["options"]] == ["1", "0"], variable
+                assert variable["current"]["value"] == "1"
+                continue
             assert variable["type"] == "query"
             assert variable["datasource"]["uid"] == "${datasource}"
             assert variable["definition"].startswith("label_values(")
@@ -291,7 +296,12 @@ DEVICE_DATA = {
     "PoE power": ["sw-poe"],
     "Wi-Fi clients": ["ap-a"],
 }
-GRAFANA_VARIABLES = {"__rate_interval": "15s", "__interval": "1s", "__range": "5m"}
+GRAFANA_VARIABLES = {
+    "__rate_interval": "15s",
+    "__interval": "1s",
+    "__range": "5m",
+    "expected_off": "1",  # the overview's toggle, at its default (hide)
+}
 
 
 def render(expr: str, values: dict[str, str]) -> str:
@@ -320,12 +330,15 @@ def lab(snmpd, snmpsim, tmp_path_factory):
           c3560: {{version: 2c, community: cisco-c3560}}
           zyxel: {{version: 2c, community: XMG1915-10EP}}
           unifi: {{version: 2c, community: unifi}}
+        calendars:
+          lab: {{open: {{mon-sun: 00:00-24:00}}}}
         members:
           - id: {MEMBER}
             name: Test Cooperative
             schools:
               - id: {SCHOOL}
                 name: School A
+                calendar: lab
                 targets:
                   - {{id: rtr-a, role: router, address: "127.0.0.1:{snmpd.port}"}}
                   - {{id: sw-a, role: switch, address: "{sim}", parent: rtr-a,
@@ -334,7 +347,8 @@ def lab(snmpd, snmpsim, tmp_path_factory):
                       snmp: {{auth: zyxel}}}}
                   - {{id: ap-a, role: ap, address: "{sim}", parent: sw-a,
                       snmp: {{auth: unifi}}}}
-                  - {{id: ap-b, role: ap, address: 127.0.0.3, parent: sw-poe, snmp: false}}
+                  - {{id: ap-b, role: ap, address: 127.0.0.3, parent: sw-poe, snmp: false,
+                      expected_off: {{mon-sun: 00:00-24:00}}}}
                   - id: internet
                     role: link
                     address: 127.0.0.4
@@ -375,6 +389,11 @@ def lab(snmpd, snmpsim, tmp_path_factory):
             lambda: (
                 all(prometheus.query(name) for name in recorded)
                 and len(prometheus.query("school:schoolnet_problem:score")) == 2
+                # snmpd's counters move, but net-snmp caches them for a few seconds: wait until
+                # the 15s window of the traffic panels holds two different values
+                and prometheus.query(
+                    'rate(schoolnet_interface_receive_bytes_total{target="rtr-a"}[15s]) > 0'
+                )
             ),
             timeout=30,
         )
@@ -404,6 +423,8 @@ def test_variables_offer_the_lab(lab):
     values = {"member": MEMBER, "school": SCHOOL, "target": "sw-a"}
     for uid, dashboard in dashboards().items():
         for variable in dashboard["templating"]["list"][1:]:
+            if variable["type"] == "custom":
+                continue
             match = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["definition"])
             assert match, variable["definition"]
             selector, label = match.groups()
@@ -452,6 +473,21 @@ def test_every_device_panel_query_returns_data_for_some_device(lab):
             empty.append(f"{title} [{ref}]: {expr}")
         assert set(DEVICE_DATA.get(title, ())) <= set(answered), (title, ref, answered)
     assert empty == [], "panels without data for any device:\n" + "\n".join(empty)
+
+
+def test_the_calendar_reaches_the_dashboards(lab):
+    """School A's calendar is open around the clock and ap-b is switched off around the clock
+    but answers: the collector says so, the recording rules carry it to the panels."""
+    assert lab.value("schoolnet_school_open", school=SCHOOL) == 1
+    assert lab.value("schoolnet_school_maintenance", school=SCHOOL) == 0
+    assert lab.value("schoolnet_target_expected_down", target="ap-b") == 1
+    state = lab.query("school:schoolnet_calendar_state:info")
+    assert {(s["metric"]["school"], s["metric"]["school_state"]) for s in state} == {
+        (SCHOOL, "open"),
+        ("school-b", "open"),  # no calendar: as before calendars
+    }
+    # ap-b answers, so it is not a switched-off device that is down
+    assert lab.value("school:schoolnet_devices_switched_off:count", school=SCHOOL) == 0
 
 
 def test_the_lab_looks_as_it_is(lab):
