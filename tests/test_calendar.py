@@ -472,3 +472,18 @@ def test_schools_without_a_calendar_expose_nothing_and_render_is_whole():
     ):
         assert f"# TYPE {family} gauge\n" in text
         assert text.count(f"# HELP {family} ") == 1
+
+
+def test_the_shipped_file_exports_the_calendar_of_every_school():
+    """`monitor lab` runs the collector on the shipped targets.yaml: every school has a calendar,
+    so the dashboards' calendar panels have data there."""
+    config = load_config(SHIPPED, ENV)
+    samples = exposed(config, utc("2027-03-30T21:00"))  # a Tuesday, 23:00 CEST: firmware night
+    opened = {k for k in samples if k[0] == "schoolnet_school_open"}
+    assert len(opened) == sum(1 for _ in config.schools()) == 27
+    assert not any(v for (n, _), v in samples.items() if n == "schoolnet_school_open")
+    maintenance = {k[1] for k, v in samples.items() if k[0] == "schoolnet_school_maintenance" and v}
+    assert 'member="opod",school="opod-regenboog"' in maintenance  # po-zuid: Tuesday night
+    assert 'member="sdl",school="sdl-overkamp"' not in maintenance  # vo-zuid: Thursday night
+    down = [v for (n, _), v in samples.items() if n == "schoolnet_target_expected_down"]
+    assert down == [1, 1, 1]  # regenboog's APs at night
