@@ -4,6 +4,7 @@ test copy) -> Alertmanager (shipped routing and inhibition) -> a webhook sink.
 Before anything breaks, every dashboard panel reads the lab through Prometheus. Then a school loses
 its internet link: SchoolLinkDown pages for that school, the devices behind the link are suppressed
 instead of paging one by one, other schools stay quiet, and bringing the link back resolves it.
+A school whose calendar says it is closed loses its link: a ticket, not a page.
 """
 
 from __future__ import annotations
@@ -36,10 +37,13 @@ def lab_file(path) -> None:
     for n, school in enumerate(SCHOOLS):
         net = f"127.66.{n + 1}"
         wlc = "aruba" if school == "e2e-south" else "cisco"  # the dashboards are read for south
+        # e2e-west is closed whenever the test runs (a calendar that never opens)
+        calendar = "calendar: never-open" if school == "e2e-west" else "calendar: always-open"
         schools += textwrap.indent(
             textwrap.dedent(f"""\
             - id: {school}
               name: School {school}
+              {calendar}
               targets:
                 - {{id: rtr, role: router, vendor: mikrotik, address: {net}.1}}
                 - {{id: sw, role: switch, vendor: hpe, address: {net}.2, parent: rtr}}
@@ -60,6 +64,9 @@ def lab_file(path) -> None:
           snmp: {interval: 5s, timeout: 1s, retries: 1, auth: e2e}
         auths:
           e2e: {version: 2c, community: e2e-community}
+        calendars:
+          always-open: {}
+          never-open: {open: {}}
         members:
           - id: e2e
             name: End to end
@@ -196,3 +203,48 @@ def test_a_school_offline_is_one_page_and_comes_back(chain):
         ]
 
     am.wait_for(resolved, timeout=60)
+
+
+def test_a_closed_school_s_link_down_is_a_ticket_not_a_page(chain):
+    """Issue 14, live: the collector says e2e-west is closed, the rules label its SchoolLinkDown
+    school_state="closed", Alertmanager's shipped routing makes it a ticket and wakes nobody."""
+    lab, prometheus, am, sink = chain
+
+    def state_of(school: str) -> set[str]:
+        found = prometheus.query(f'school:schoolnet_calendar_state:info{{school="{school}"}}')
+        return {sample["metric"]["school_state"] for sample in found}
+
+    prometheus.wait_for(lambda: state_of("e2e-west") == {"closed"}, timeout=60)
+    assert state_of("e2e-north") == {"open"}
+    assert prometheus.query('schoolnet_school_open{school="e2e-west"} == 0')
+
+    result = lab.command("down", "e2e-west/internet")
+    assert result.returncode == 0, result.stderr
+    try:
+        [firing] = prometheus.wait_for(
+            lambda: _firing(prometheus, alertname="SchoolLinkDown", school="e2e-west"), timeout=60
+        )
+        assert firing["labels"]["school_state"] == "closed"
+        assert firing["labels"]["severity"] == "critical"
+
+        def tickets() -> list[dict]:
+            return [
+                a
+                for message in sink.received("ticket")
+                for a in message["alerts"]
+                if a["labels"]["alertname"] == "SchoolLinkDown"
+                and a["labels"]["school"] == "e2e-west"
+            ]
+
+        am.wait_for(tickets, timeout=60)
+        woken = [
+            a
+            for receiver in ("pager", "chat")
+            for message in sink.received(receiver)
+            for a in message["alerts"]
+            if a["labels"].get("school") == "e2e-west"
+        ]
+        assert woken == []
+    finally:
+        result = lab.command("up", "e2e-west/internet")
+        assert result.returncode == 0, result.stderr
