@@ -39,7 +39,7 @@ def test_amtool_check_config():
     result = amtool("check-config", str(ALERTMANAGER_CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
-    assert "4 inhibit rules" in result.stdout and "1 templates" in result.stdout
+    assert "5 inhibit rules" in result.stdout and "1 templates" in result.stdout
 
 
 def test_no_secret_in_the_config():
