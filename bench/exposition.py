@@ -24,6 +24,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from monitor.calendar import Calendar, Weekly
 from monitor.config.model import Config, Member, PingSettings, School, SnmpSettings, Target
 from monitor.exposition import Exposition
 from monitor.families import FAMILIES, Source
@@ -50,6 +51,15 @@ def _interfaces(count: int, prefix: str, seed: int) -> tuple[Interface, ...]:
         )
         for i in range(1, count + 1)
     )
+
+
+# Every school on one calendar, the APs on a PoE schedule: the calendar families render too.
+CALENDAR = Calendar(
+    "school",
+    open=tuple(Weekly(day, 450, 1020) for day in range(5)),
+    maintenance=(Weekly(1, 1320, 120, "firmware night"),),
+)
+POE_SCHEDULE = tuple(Weekly(day, 1140, 1440) for day in range(7))
 
 
 def synthetic_store(devices: int) -> tuple[ResultStore, list[tuple]]:
@@ -88,6 +98,7 @@ def synthetic_store(devices: int) -> tuple[ResultStore, list[tuple]]:
                 host=f"10.{i}.0.{11 + a}",
                 snmp=SnmpSettings(),
                 parent="sw",
+                expected_off=POE_SCHEDULE,
             )
             for a in range(8)
         ]
@@ -102,7 +113,15 @@ def synthetic_store(devices: int) -> tuple[ResultStore, list[tuple]]:
                 bandwidth=62_500_000.0,
             )
         )
-        schools.append(School(id=f"s{i}", name=f"School {i}", member="m", targets=tuple(targets)))
+        schools.append(
+            School(
+                id=f"s{i}",
+                name=f"School {i}",
+                member="m",
+                targets=tuple(targets),
+                calendar=CALENDAR,
+            )
+        )
         for t in targets:
             ping = PingRound(now, 5, (0.0012, 0.0011, 0.0013, 0.0012, 0.0014))
             poll = None

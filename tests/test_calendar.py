@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from monitor import calendar as cal
+from monitor import families
 from monitor.config import calendars as config_calendars
 from monitor.config.loader import ConfigError, load_config, load_config_text
 from monitor.config.model import Config
@@ -307,8 +308,7 @@ def test_every_calendar_mistake_at_once_with_its_position():
         "t.yaml:24:19: unknown calendar 'vo2'; did you mean 'vo'?",
         "t.yaml:31:33: bad time '24:00': 00:00 to 23:59 (24:00 only as the end)",
         "t.yaml:31:71: expected_off sat 01:00-03:00 overlaps fri 18:00-02:00 (line 31)",
-        "t.yaml:32:22: label 'page_when_closed' is set by the collector itself; "
-        "choose another name",
+        "t.yaml:32:22: label 'page_when_closed' is reserved (page_when_closed: true sets it)",
     ]
 
 
@@ -407,18 +407,26 @@ def test_the_shipped_targets_yaml_uses_calendars():
 # --- the metrics --------------------------------------------------------------------------------
 
 
+CALENDAR_FAMILIES = (
+    "schoolnet_school_open",
+    "schoolnet_school_maintenance",
+    "schoolnet_school_next_open_timestamp_seconds",
+    "schoolnet_target_expected_down",
+)
+
+
 def exposed(config: Config, now: datetime) -> dict[tuple[str, str], float]:
-    """(name, labels) -> value of the calendar families, rendered for `now`."""
+    """(name, labels) -> value of the calendar families in a scrape at `now`."""
     store = ResultStore()
     store.sync(config)
-    exposition = Exposition(store)
-    text = exposition._calendar(store.snapshot(), now.timestamp())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(families, "_now", lambda: now.timestamp())
+        text = Exposition(store).render().decode()
     samples = {}
     for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        name, labels, value = re.fullmatch(r"(\w+)\{(.*)\} (\S+)", line).groups()
-        samples[(name, labels)] = float(value)
+        if line.startswith(CALENDAR_FAMILIES):
+            name, labels, value = re.fullmatch(r"(\w+)\{(.*)\} (\S+)", line).groups()
+            samples[(name, labels)] = float(value)
     return samples
 
 
@@ -464,12 +472,7 @@ def test_schools_without_a_calendar_expose_nothing_and_render_is_whole():
     store = ResultStore()
     store.sync(load(BASE))
     text = Exposition(store).render().decode()
-    for family in (
-        "schoolnet_school_open",
-        "schoolnet_school_maintenance",
-        "schoolnet_school_next_open_timestamp_seconds",
-        "schoolnet_target_expected_down",
-    ):
+    for family in CALENDAR_FAMILIES:
         assert f"# TYPE {family} gauge\n" in text
         assert text.count(f"# HELP {family} ") == 1
 
