@@ -17,7 +17,7 @@ def samples(text: bytes) -> set[tuple]:
     out = set()
     for family in text_string_to_metric_families(text.decode()):
         if not family.name.startswith("schoolnet_") or family.name.startswith(
-            ("schoolnet_collector", "schoolnet_config", "schoolnet_school_info")
+            ("schoolnet_collector", "schoolnet_config", "schoolnet_school_")
         ):
             continue
         for sample in family.samples:
