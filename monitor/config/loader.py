@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.config.auths import Auths, read_auths
-from monitor.config.environ import OfflineEnviron, checked_offline
 from monitor.config.calendars import BROKEN_CALENDAR, Calendars, choose_calendar, read_calendars
+from monitor.config.environ import OfflineEnviron, checked_offline
 from monitor.config.model import ROLES, Config, Member, School
 from monitor.config.problems import ConfigError, Problem
 from monitor.config.schema import (
