@@ -196,11 +196,14 @@ def test_many_control_characters_are_listed_ten_then_counted():
 
 
 def test_limits_in_process_name_the_place():
-    deep = problems("members:\n  - " + "[" * 5000 + "]" * 5000 + "\n")
-    assert deep == [
-        "t.yaml:2:43: lists and mappings nested more than 40 deep, the limit "
-        "(targets.yaml needs about 10)"
-    ]
+    [deep] = problems("members:\n  - " + "[" * 5000 + "]" * 5000 + "\n")
+    # the column is that of the 41st bracket, or where libyaml >= 0.2.6 stops at its own limit
+    line, column, message = re.fullmatch(r"t\.yaml:(\d+):(\d+): (.*)", deep).groups()
+    assert (line, message) == (
+        "2",
+        "lists and mappings nested more than 40 deep, the limit (targets.yaml needs about 10)",
+    )
+    assert 43 <= int(column) <= 5 + 5000
     [crossed] = problems(alias_cross_product())
     assert re.fullmatch(
         r"t\.yaml:\d+:\d+: with its aliases expanded .* the limit, reached here .*", crossed

@@ -138,7 +138,12 @@ def parse(
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        report(Node(line, column), _syntax_message(error, text))
+        if "maximum nesting depth" in (error.problem or ""):
+            # libyaml >= 0.2.6 (PyYAML 6.0.4's wheels) stops deep flow nesting itself, scanning
+            # ahead of the events that our own, lower limit counts: the same message either way
+            report(Node(line, column), _too_deep(limits))
+        else:
+            report(Node(line, column), _syntax_message(error, text))
         return None
     except yaml.YAMLError as error:  # a reader error the check above did not foresee
         report(Node(1, 1), f"invalid YAML: {error}")
@@ -169,6 +174,13 @@ def _report_unprintable(text: str, report: Report) -> bool:
             "character: pasted from a terminal, or a binary file?)",
         )
     return found > 0
+
+
+def _too_deep(limits: Limits) -> str:
+    return (
+        f"lists and mappings nested more than {limits.max_depth} deep, the limit "
+        "(targets.yaml needs about 10)"
+    )
 
 
 def _syntax_message(error: yaml.MarkedYAMLError, text: str) -> str:
@@ -332,11 +344,7 @@ class _Builder:
 
     def _open(self, event: yaml.CollectionStartEvent) -> None:
         if len(self.stack) >= self.limits.max_depth:
-            raise _LimitExceeded(
-                _at(event),
-                f"lists and mappings nested more than {self.limits.max_depth} deep, the limit "
-                "(targets.yaml needs about 10)",
-            )
+            raise _LimitExceeded(_at(event), _too_deep(self.limits))
         line, column = event.start_mark.line + 1, event.start_mark.column + 1
         node: Sequence | Mapping = (
             Sequence(line, column)
