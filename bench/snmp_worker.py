@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from monitor.config.loader import load_config
-from monitor.probes.snmp import SnmpProber
+from monitor.probes.snmp.poll import SnmpProber
 
 
 async def main(path: Path, rounds: int) -> list[dict]:

@@ -32,12 +32,12 @@ from monitor.config.model import Config
 from monitor.config.shard import select_shard
 from monitor.config.yamltree import LIMITS
 from monitor.exposition import Exposition
+from monitor.health import Health, ReloadStatus
 from monitor.logs import event
-from monitor.probes.icmp import IcmpProber
-from monitor.probes.snmp import SnmpProber
+from monitor.probes.registry import create_probes
 from monitor.profiles import Registry, load_registry
 from monitor.scheduler import Scheduler
-from monitor.store import ReloadStatus, ResultStore
+from monitor.store import ResultStore
 from monitor.web import WebServer
 from monitor.web_config import WebConfig, WebConfigError, load_web_config
 
@@ -121,11 +121,11 @@ class Collector:
         self.listen = listen
         self.watch_interval = watch_interval
         self.store = ResultStore()
-        self.icmp = IcmpProber()
         self.profile_dirs = tuple(profile_dirs)
-        self.snmp = SnmpProber(profiles=profiles)
-        self.scheduler = Scheduler(self.store, self.icmp, self.snmp)
-        self.exposition = Exposition(self.store)
+        self.probes = create_probes(profiles)
+        self.health = Health(probes=self.probes)
+        self.scheduler = Scheduler(self.store, self.probes, self.health.rounds)
+        self.exposition = Exposition(self.store, self.health)
         self._initial = config
         self._digest = _digest(self.path)
         self._profiles = _profiles_digest(self.profile_dirs)  # of the profiles in use
@@ -145,7 +145,8 @@ class Collector:
     async def run(self) -> None:
         """Probe until stop() (or SIGTERM/SIGINT)."""
         self._loop = asyncio.get_running_loop()
-        self._check_icmp()
+        for probe in self.probes:
+            probe.start(self._initial.targets())
         self._activate(self._initial)
         self.web = WebServer(
             self.listen.host,
@@ -175,8 +176,8 @@ class Collector:
             os_support.remove_signal_handlers(self._loop)
             watcher.cancel()
             await self.scheduler.stop()
-            self.icmp.close()
-            self.snmp.close()
+            for probe in self.probes:
+                probe.close()
             self.web.stop()
             event(log, logging.INFO, "collector stopped")
 
@@ -255,9 +256,9 @@ class Collector:
                     reason=reason,
                     exception=logs.exception_outline(exc),
                 )
-                self.store.reload = ReloadStatus(
+                self.health.reload = ReloadStatus(
                     successful=False,
-                    last_success=self.store.reload.last_success,
+                    last_success=self.health.reload.last_success,
                     last_attempt=time.time(),
                     problems=(problem,),
                 )
@@ -301,14 +302,16 @@ class Collector:
     def _use_profiles(self, profiles: Registry) -> None:
         """New profiles: every device is matched again on its next poll."""
         if self._profiles_seen != self._profiles:
-            self.snmp.profiles = profiles
-            self.snmp.devices.clear()
+            for probe in self.probes:
+                use = getattr(probe, "use_profiles", None)  # the kinds that read device profiles
+                if use is not None:
+                    use(profiles)
             self._profiles = self._profiles_seen
 
     def _rejected(self, reason: str, problems: tuple[str, ...]) -> tuple[bool, str]:
-        self.store.reload = ReloadStatus(
+        self.health.reload = ReloadStatus(
             successful=False,
-            last_success=self.store.reload.last_success,
+            last_success=self.health.reload.last_success,
             last_attempt=time.time(),
             problems=problems,
         )
@@ -346,7 +349,7 @@ class Collector:
         logs.set_secrets(config.secrets())
         result = self.scheduler.apply(config)
         now = time.time()
-        self.store.reload = ReloadStatus(successful=True, last_success=now, last_attempt=now)
+        self.health.reload = ReloadStatus(successful=True, last_success=now, last_attempt=now)
         return result
 
     def _reload_from_thread(self) -> tuple[bool, str]:
@@ -380,17 +383,3 @@ class Collector:
                         await self.request_reload("profiles changed")
             except Exception:
                 log.exception("config watcher: checking the files failed; still watching")
-
-    def _check_icmp(self) -> None:
-        if not any(t.ping is not None for t in self._initial.targets()):
-            return
-        try:
-            self.icmp.open()
-        except OSError as exc:
-            event(
-                log,
-                logging.ERROR,
-                "ICMP unavailable: ping rounds will fail",
-                error=str(exc),
-                hint=os_support.icmp_privilege_hint(),
-            )

@@ -28,6 +28,7 @@ from prometheus_client import (
 )
 
 from monitor.families import BASE_LABELS, FAMILIES, SCHOOL_LABELS, Family, Source, by_source
+from monitor.health import Health
 from monitor.store import ResultStore, TargetState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -63,9 +64,16 @@ def _same(old: tuple, new: tuple) -> bool:
 class Exposition:
     """Renders a store; create one per store and call `render()` from any thread."""
 
-    def __init__(self, store: ResultStore, families: dict[str, Family] = FAMILIES) -> None:
-        """`families`: the contract to render (tests may extend the table)."""
+    def __init__(
+        self,
+        store: ResultStore,
+        health: Health | None = None,
+        families: dict[str, Family] = FAMILIES,
+    ) -> None:
+        """`health`: the collector's own state (monitor/health.py), rendered beside the results;
+        `families`: the contract to render (tests may extend the table)."""
         self.store = store
+        self.health = health if health is not None else Health()
         self._families = families
         self._by = {source: by_source(source, families) for source in Source}
         self._plans = {source: _plan(self._by[source]) for source in Source}
@@ -235,7 +243,7 @@ class Exposition:
         out = []
         for family in self._by[Source.COLLECTOR]:
             out.append(self._header[family.name].decode())
-            for values, value in family.samples(self.store, states):
+            for values, value in family.samples(self.health, states):
                 labels = _labels(family.labels, values)
                 labels = f"{{{labels}}}" if labels else ""
                 if family.type == "summary":

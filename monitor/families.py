@@ -127,9 +127,23 @@ def _per_probe(counts: dict) -> list[tuple[tuple[str, ...], Any]]:
     return [((kind,), counts[kind]) for kind in sorted(counts)]
 
 
-def _schedule_delay(store, states) -> list[tuple[tuple[str, ...], Any]]:
-    counters = store.counters
-    return [((k,), (counters.rounds[k], counters.delay_sum[k])) for k in sorted(counters.rounds)]
+def _schedule_delay(health, states) -> list[tuple[tuple[str, ...], Any]]:
+    rounds = health.rounds
+    return [((k,), (rounds.started[k], rounds.delay_sum[k])) for k in sorted(rounds.started)]
+
+
+def _statistic(name: str) -> Callable[..., list[tuple[tuple[str, ...], Any]]]:
+    """Samples of a probe's own statistic (monitor/probes/base.py: Probe.statistics)."""
+
+    def samples(health, states) -> list[tuple[tuple[str, ...], Any]]:
+        return [
+            (tuple(value for _, value in s.labels), s.value)
+            for probe in health.probes
+            for s in probe.statistics()
+            if s.name == name
+        ]
+
+    return samples
 
 
 def _now() -> float:
@@ -556,19 +570,20 @@ FAMILIES: dict[str, Family] = {
             'within the hour"); absent if it does not open within about a year',
         ),
         # -- the collector itself ----------------------------------------------------------------
+        # (COLLECTOR samples read the collector's own state: monitor/health.py)
         Family(
             "schoolnet_config_last_reload_successful",
             "gauge",
             "1 if the last load of targets.yaml succeeded, else 0.",
             Source.COLLECTOR,
-            samples=lambda store, states: [((), store.reload.successful)],
+            samples=lambda health, states: [((), health.reload.successful)],
         ),
         Family(
             "schoolnet_config_last_reload_success_timestamp_seconds",
             "gauge",
             "Unix time of the last successful load of targets.yaml.",
             Source.COLLECTOR,
-            samples=lambda store, states: [((), store.reload.last_success)],
+            samples=lambda health, states: [((), health.reload.last_success)],
             doc="when it last succeeded",
         ),
         Family(
@@ -587,21 +602,63 @@ FAMILIES: dict[str, Family] = {
             "Rounds not run because the previous round of the same target overran its interval.",
             Source.COLLECTOR,
             ("probe",),
-            samples=lambda store, states: _per_probe(store.counters.skipped),
+            samples=lambda health, states: _per_probe(health.rounds.skipped),
         ),
         Family(
             "schoolnet_collector_snmp_requests_total",
             "counter",
             "SNMP requests sent (every GET, GETNEXT and GETBULK, not counting retries).",
             Source.COLLECTOR,
-            samples=lambda store, states: [((), store.counters.snmp_requests)],
+            samples=_statistic("schoolnet_collector_snmp_requests_total"),
         ),
         Family(
             "schoolnet_collector_snmp_varbinds_total",
             "counter",
             "Variable bindings received in SNMP responses.",
             Source.COLLECTOR,
-            samples=lambda store, states: [((), store.counters.snmp_varbinds)],
+            samples=_statistic("schoolnet_collector_snmp_varbinds_total"),
+        ),
+        Family(
+            "schoolnet_collector_snmp_responses_decoded_total",
+            "counter",
+            "SNMP Response-PDUs decoded, by decoder: fastpath (our strict BER reader) or pyasn1.",
+            Source.COLLECTOR,
+            ("decoder",),
+            samples=_statistic("schoolnet_collector_snmp_responses_decoded_total"),
+            doc="SNMP Response-PDUs decoded by our strict BER reader (`fastpath`), or handed to "
+            "`pyasn1` because the fast path does not take them (SNMPv1, values it refuses); a "
+            "growing `pyasn1` share costs CPU (docs/performance.md)",
+        ),
+        Family(
+            "schoolnet_collector_snmp_datagrams_dropped_total",
+            "counter",
+            "Datagrams to the SNMP client socket dropped before decoding, by reason.",
+            Source.COLLECTOR,
+            ("reason",),
+            samples=_statistic("schoolnet_collector_snmp_datagrams_dropped_total"),
+            doc="datagrams to the collector's SNMP client socket dropped before any decoding: "
+            "`unmatched` answer no outstanding request (message id and source address/port must "
+            "both match; ids are unpredictable), `malformed` are not an SNMP response at all; "
+            "logged in at most one line a minute",
+        ),
+        Family(
+            "schoolnet_collector_icmp_replies_ignored_total",
+            "counter",
+            "Echo replies thrown away, by reason.",
+            Source.COLLECTOR,
+            ("reason",),
+            samples=_statistic("schoolnet_collector_icmp_replies_ignored_total"),
+            doc="echo replies thrown away: `unmatched` answer no outstanding request (late, "
+            "duplicate), `forged` have the right address and sequence but not the round's "
+            "cookie, `malformed` are truncated",
+        ),
+        Family(
+            "schoolnet_collector_icmp_send_errors_total",
+            "counter",
+            "Echo requests the socket refused to send.",
+            Source.COLLECTOR,
+            samples=_statistic("schoolnet_collector_icmp_send_errors_total"),
+            doc="echo requests the socket refused to send (the round's error says why)",
         ),
         Family(
             "schoolnet_collector_targets",
@@ -609,9 +666,9 @@ FAMILIES: dict[str, Family] = {
             "Targets by probe kind in the running config.",
             Source.COLLECTOR,
             ("probe",),
-            samples=lambda store, states: [
-                (("icmp",), sum(1 for s in states if s.target.ping is not None)),
-                (("snmp",), sum(1 for s in states if s.target.snmp is not None)),
+            samples=lambda health, states: [
+                ((probe.kind,), sum(1 for s in states if probe.settings(s.target) is not None))
+                for probe in health.probes
             ],
             doc="targets per probe kind (`icmp`, `snmp`) in the running config",
         ),

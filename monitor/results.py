@@ -6,9 +6,11 @@ derived numbers (median, jitter, loss) live here so every consumer computes them
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import ClassVar
 
 from monitor.profiles.evaluate import Sample
 
@@ -19,10 +21,16 @@ __all__ = ["Interface", "PingRound", "Sample", "SnmpPoll"]
 class PingRound:
     """One round of echo requests to one target."""
 
+    KIND: ClassVar[str] = "icmp"  # the probe kind that produces it (monitor/probes/icmp.py)
+    NOUN: ClassVar[str] = "ping"  # how logs and the status page name it
+
     started: float  # wall clock, seconds
     sent: int
     rtts: tuple[float, ...]  # seconds, of the replies received, in the order the requests went out
     error: str | None = None  # why: not sent, not resolved, or an ICMP error from a router
+    # echo requests sent and replies received in time by every round of the target so far
+    requests_total: int = 0
+    replies_total: int = 0
 
     @property
     def received(self) -> int:
@@ -31,6 +39,19 @@ class PingRound:
     @property
     def up(self) -> bool:
         return bool(self.rtts)
+
+    @property
+    def problem(self) -> str | None:
+        return None if self.up else self.error or "no echo reply"
+
+    def counted_after(self, previous: PingRound | None) -> PingRound:
+        """This round with the target's running totals: `previous`'s plus this round's."""
+        requests, replies = (
+            (previous.requests_total, previous.replies_total) if previous is not None else (0, 0)
+        )
+        return dataclasses.replace(
+            self, requests_total=requests + self.sent, replies_total=replies + self.received
+        )
 
     @property
     def loss_ratio(self) -> float:
@@ -72,6 +93,9 @@ class Interface:
 class SnmpPoll:
     """One SNMP poll of one device. On failure only `ok`, `duration`, `error` are meaningful."""
 
+    KIND: ClassVar[str] = "snmp"  # monitor/probes/snmp/
+    NOUN: ClassVar[str] = "snmp"
+
     started: float
     ok: bool
     duration: float
@@ -87,3 +111,11 @@ class SnmpPoll:
     samples: tuple[Sample, ...] = ()  # the profile's health values (schoolnet_device_* ...)
     varbinds: int = 0  # received, for the collector's own cost metrics
     requests: int = 0
+
+    @property
+    def up(self) -> bool:
+        return self.ok
+
+    @property
+    def problem(self) -> str | None:
+        return None if self.ok else self.error

@@ -13,15 +13,14 @@ import asyncio
 import logging
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 
 from monitor.config.model import Config, Target
+from monitor.health import RoundCounters
 from monitor.logs import event
-from monitor.probes.icmp import IcmpProber
-from monitor.probes.snmp import SnmpProber
+from monitor.probes.base import Key, Probe
 from monitor.resolver import ResolveError, Resolver
-from monitor.results import PingRound, SnmpPoll
-from monitor.store import Key, ResultStore
+from monitor.store import ResultStore
 
 log = logging.getLogger(__name__)
 
@@ -33,35 +32,41 @@ def phase(key: Key, kind: str, interval: float) -> float:
 
 
 class Scheduler:
+    """Drives every registered probe kind (monitor/probes) for every target that uses it."""
+
     def __init__(
         self,
         store: ResultStore,
-        icmp: IcmpProber,
-        snmp: SnmpProber,
+        probes: Sequence[Probe],
+        rounds: RoundCounters | None = None,
         resolver: Resolver | None = None,
     ) -> None:
         self.store = store
-        self.icmp = icmp
-        self.snmp = snmp
+        self.probes = list(probes)
+        self.rounds = rounds if rounds is not None else RoundCounters()
+        for probe in self.probes:
+            self.rounds.add_kind(probe.kind)
         self.resolver = resolver or Resolver()
         self._tasks: dict[Key, list[asyncio.Task]] = {}
         self._targets: dict[Key, Target] = {}
 
-    @property
-    def targets(self) -> dict[Key, Target]:
-        return dict(self._targets)
+    def kinds(self, target: Target) -> list[str]:
+        """The probe kinds `target` uses."""
+        return [p.kind for p in self.probes if p.settings(target) is not None]
 
     def apply(self, config: Config) -> tuple[int, int, int]:
         """Start new targets, stop removed ones, restart changed ones; unchanged ones keep running
-        untouched. Returns (added, removed, changed)."""
+        untouched. A probe forgets a target that is removed or whose address or settings of that
+        kind changed. Returns (added, removed, changed)."""
         wanted = {t.key: t for t in config.targets()}
         added = removed = changed = 0
         for key in list(self._targets):
             if key not in wanted:
                 self._stop(key)
-                self.snmp.forget(key)
+                for probe in self.probes:
+                    probe.forget(key)
                 removed += 1
-        self.store.sync(config)
+        self.store.sync(config, self.kinds)
         for key, target in wanted.items():
             old = self._targets.get(key)
             if old == target:
@@ -71,8 +76,9 @@ class Scheduler:
             else:
                 self._stop(key)
                 changed += 1
-                if old.snmp != target.snmp or old.host != target.host:
-                    self.snmp.forget(key)
+                for probe in self.probes:
+                    if old.host != target.host or probe.settings(old) != probe.settings(target):
+                        probe.forget(key)
             self._start(target)
         return added, removed, changed
 
@@ -84,23 +90,12 @@ class Scheduler:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def _start(self, target: Target) -> None:
-        tasks = []
         name = "/".join(target.key)
-        if target.ping is not None:
-            tasks.append(
-                asyncio.create_task(
-                    self._every(target, "icmp", target.ping.interval, self._ping_once),
-                    name=f"icmp {name}",
-                )
-            )
-        if target.snmp is not None:
-            tasks.append(
-                asyncio.create_task(
-                    self._every(target, "snmp", target.snmp.interval, self._snmp_once),
-                    name=f"snmp {name}",
-                )
-            )
-        self._tasks[target.key] = tasks
+        self._tasks[target.key] = [
+            asyncio.create_task(self._every(target, probe), name=f"{probe.kind} {name}")
+            for probe in self.probes
+            if probe.settings(target) is not None
+        ]
         self._targets[target.key] = target
 
     def _stop(self, key: Key) -> None:
@@ -108,14 +103,12 @@ class Scheduler:
             task.cancel()
         self._targets.pop(key, None)
 
-    async def _every(
-        self,
-        target: Target,
-        kind: str,
-        interval: float,
-        once: Callable[[Target], Awaitable[None]],
-    ) -> None:
+    async def _every(self, target: Target, probe: Probe) -> None:
         loop = asyncio.get_running_loop()
+        kind = probe.kind
+        settings = probe.settings(target)
+        assert settings is not None
+        interval = settings.interval
         # Align to wall-clock multiples of the interval plus the target's phase, on the loop clock.
         now_wall, now_loop = time.time(), loop.time()
         offset = phase(target.key, kind, interval)
@@ -123,14 +116,14 @@ class Scheduler:
         if next_wall < now_wall:
             next_wall += interval
         due = now_loop + (next_wall - now_wall)
-        counters = self.store.counters
+        rounds = self.rounds
         while True:
             await asyncio.sleep(max(0.0, due - loop.time()))
             delay = max(0.0, loop.time() - due)
-            counters.rounds[kind] += 1
-            counters.delay_sum[kind] += delay
+            rounds.started[kind] += 1
+            rounds.delay_sum[kind] += delay
             try:
-                await once(target)
+                await self._once(target, probe)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug must cost one round of one target, not the collector
@@ -142,7 +135,7 @@ class Scheduler:
             late = loop.time() - due
             if late > 0:
                 missed = int(late // interval) + 1
-                counters.skipped[kind] += missed
+                rounds.skipped[kind] += missed
                 due += missed * interval
                 event(
                     log,
@@ -153,61 +146,17 @@ class Scheduler:
                     skipped=missed,
                 )
 
-    async def _ping_once(self, target: Target) -> None:
-        assert target.ping is not None
+    async def _once(self, target: Target, probe: Probe) -> None:
         try:
             address = await self.resolver.resolve(target.host)
         except ResolveError as exc:
-            result = PingRound(time.time(), 0, (), error=str(exc))
+            result = probe.failed(target, time.time(), str(exc))
         else:
-            result = await self.icmp.round(address, target.ping)
+            result = await probe.run(target, address)
         previous = self.store.get(target.key)
-        self.store.record_ping(target.key, result)
-        before = previous.ping.up if previous is not None and previous.ping is not None else None
-        if _changed(before, result.up):
-            event(
-                log,
-                logging.INFO if result.up else logging.WARNING,
-                "ping up" if result.up else "ping down",
-                target="/".join(target.key),
-                address=target.host,
-                loss=result.loss_ratio,
-                error=result.error or "",
-            )
-
-    async def _snmp_once(self, target: Target) -> None:
-        assert target.snmp is not None
-        try:
-            address = await self.resolver.resolve(target.host)
-        except ResolveError as exc:
-            result = SnmpPoll(time.time(), False, 0.0, error=str(exc))
-        else:
-            result = await self.snmp.poll(target, address)
-        previous = self.store.get(target.key)
-        self.store.record_snmp(target.key, result)
-        before = previous.snmp if previous is not None else None
-        if _changed(before.ok if before else None, result.ok) or (
-            not result.ok and before is not None and before.error != result.error
-        ):
-            if result.ok:
-                event(
-                    log,
-                    logging.INFO,
-                    "snmp up",
-                    target="/".join(target.key),
-                    interfaces=len(result.interfaces),
-                )
-            else:
-                event(
-                    log,
-                    logging.WARNING,
-                    "snmp poll failed",
-                    target="/".join(target.key),
-                    address=target.host,
-                    error=result.error,
-                )
-
-
-def _changed(before: bool | None, now: bool) -> bool:
-    """Log transitions, and a target that is down from its very first round."""
-    return before != now if before is not None else not now
+        before = previous.results.get(probe.kind) if previous is not None else None
+        result = probe.after(before, result)
+        self.store.record(target.key, probe.kind, result)
+        line = probe.changes(target, before, result)
+        if line is not None:
+            event(log, line.level, line.message, **line.fields)

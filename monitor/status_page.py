@@ -12,6 +12,7 @@ import html
 import time
 
 from monitor import __version__
+from monitor.health import ReloadStatus
 from monitor.store import ResultStore, TargetState
 
 _CSS = """
@@ -95,11 +96,10 @@ def _uptime(seconds: float | None) -> str:
     return f"{days}d {rest // 3600}h" if days else f"{rest // 3600}h {rest % 3600 // 60}m"
 
 
-def render(store: ResultStore) -> str:
+def render(store: ResultStore, reload: ReloadStatus) -> str:
     now = time.time()
     states = {s.target.key: s for s in store.snapshot()}
     config = store.config
-    reload = store.reload
     out = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         "<meta http-equiv='refresh' content='15'>",

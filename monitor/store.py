@@ -1,82 +1,77 @@
 """The latest result of every target, shared by the event loop (writer) and HTTP threads (readers).
 
 Each target's state is an immutable record replaced as a whole, so a reader always sees one
-consistent state per target without holding a lock while it renders.
+consistent state per target without holding a lock while it renders. The store holds results
+only, keyed by probe kind; the collector's own state (reload status, round counters, probe
+statistics) is in monitor/health.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import threading
-import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from monitor.config.model import Config, Target
+from monitor.probes.base import Key, Result
 from monitor.results import PingRound, SnmpPoll
 
-Key = tuple[str, str, str]
+__all__ = ["Key", "ResultStore", "TargetState"]
 
 
 @dataclass(frozen=True)
 class TargetState:
     target: Target
-    ping: PingRound | None = None
-    ping_requests_total: int = 0
-    ping_replies_total: int = 0
-    snmp: SnmpPoll | None = None  # the last poll, failed or not
-    snmp_last_ok: SnmpPoll | None = None  # the last successful one, for "last seen"
+    results: Mapping[str, Result] = field(default_factory=dict)  # probe kind -> latest result
+    last_up: Mapping[str, Result] = field(default_factory=dict)  # kind -> latest that was up
+
+    @property
+    def ping(self) -> PingRound | None:
+        return self.results.get(PingRound.KIND)  # type: ignore[return-value]
+
+    @property
+    def snmp(self) -> SnmpPoll | None:
+        """The last poll, failed or not."""
+        return self.results.get(SnmpPoll.KIND)  # type: ignore[return-value]
+
+    @property
+    def snmp_last_ok(self) -> SnmpPoll | None:
+        """The last successful poll, for "last seen" identity on the status page."""
+        return self.last_up.get(SnmpPoll.KIND)  # type: ignore[return-value]
+
+    @property
+    def ping_requests_total(self) -> int:
+        return self.ping.requests_total if self.ping is not None else 0
+
+    @property
+    def ping_replies_total(self) -> int:
+        return self.ping.replies_total if self.ping is not None else 0
 
     @property
     def up(self) -> bool | None:
         """Answered its last round of any probe kind; None until a first result exists."""
-        answers = []
-        if self.target.ping is not None and self.ping is not None:
-            answers.append(self.ping.up)
-        if self.target.snmp is not None and self.snmp is not None:
-            answers.append(self.snmp.ok)
-        return any(answers) if answers else None
+        return any(r.up for r in self.results.values()) if self.results else None
 
     @property
     def last_error(self) -> str | None:
-        errors = []
-        if self.ping is not None and not self.ping.up:
-            errors.append(f"ping: {self.ping.error or 'no echo reply'}")
-        if self.snmp is not None and not self.snmp.ok:
-            errors.append(f"snmp: {self.snmp.error}")
+        errors = [
+            f"{getattr(result, 'NOUN', kind)}: {result.problem}"
+            for kind, result in sorted(self.results.items())
+            if not result.up
+        ]
         return "; ".join(errors) or None
-
-
-@dataclass(frozen=True)
-class ReloadStatus:
-    successful: bool = True
-    last_success: float = 0.0
-    last_attempt: float = 0.0
-    problems: tuple[str, ...] = ()
-
-
-@dataclass
-class CollectorCounters:
-    """Collector-wide counters for self-monitoring; written only from the event loop."""
-
-    rounds: dict[str, int] = field(default_factory=lambda: {"icmp": 0, "snmp": 0})
-    skipped: dict[str, int] = field(default_factory=lambda: {"icmp": 0, "snmp": 0})
-    delay_sum: dict[str, float] = field(default_factory=lambda: {"icmp": 0.0, "snmp": 0.0})
-    snmp_requests: int = 0
-    snmp_varbinds: int = 0
 
 
 class ResultStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._states: dict[Key, TargetState] = {}
-        self.config: Config | None = None
-        self.reload = ReloadStatus()
-        self.counters = CollectorCounters()
-        self.started = time.time()
+        self.config: Config | None = None  # what the targets are of: members, schools
 
-    def sync(self, config: Config) -> None:
+    def sync(self, config: Config, kinds: Callable[[Target], Iterable[str]] | None = None) -> None:
         """Make the store hold exactly the targets of `config`. A target that stays keeps its
-        results and counters (with its new settings), so a reload does not reset any series."""
+        results (with its new settings), so a reload does not reset any series; the results of a
+        probe kind it no longer uses (`kinds(target)`: the kinds it does use) are dropped."""
         with self._lock:
             states: dict[Key, TargetState] = {}
             for target in config.targets():
@@ -84,37 +79,39 @@ class ResultStore:
                 if old is None:
                     states[target.key] = TargetState(target)
                     continue
-                state = dataclasses.replace(old, target=target)
-                if target.ping is None:
-                    state = dataclasses.replace(state, ping=None)
-                if target.snmp is None:
-                    state = dataclasses.replace(state, snmp=None, snmp_last_ok=None)
-                states[target.key] = state
+                if kinds is None:
+                    states[target.key] = TargetState(target, old.results, old.last_up)
+                    continue
+                used = set(kinds(target))
+                states[target.key] = TargetState(
+                    target,
+                    {k: r for k, r in old.results.items() if k in used},
+                    {k: r for k, r in old.last_up.items() if k in used},
+                )
             self._states = states
             self.config = config
 
-    def record_ping(self, key: Key, result: PingRound) -> None:
-        with self._lock:
-            state = self._states.get(key)
-            if state is None:  # removed by a reload while the round ran
-                return
-            self._states[key] = dataclasses.replace(
-                state,
-                ping=result,
-                ping_requests_total=state.ping_requests_total + result.sent,
-                ping_replies_total=state.ping_replies_total + result.received,
-            )
-
-    def record_snmp(self, key: Key, result: SnmpPoll) -> None:
+    def record(self, key: Key, kind: str, result: Result) -> None:
+        """The latest result of probe `kind` for the target; ignored for a target a reload removed
+        while its round ran."""
         with self._lock:
             state = self._states.get(key)
             if state is None:
                 return
-            self._states[key] = dataclasses.replace(
-                state, snmp=result, snmp_last_ok=result if result.ok else state.snmp_last_ok
-            )
-            self.counters.snmp_requests += result.requests
-            self.counters.snmp_varbinds += result.varbinds
+            last_up = state.last_up
+            if result.up:
+                last_up = {**last_up, kind: result}
+            self._states[key] = TargetState(state.target, {**state.results, kind: result}, last_up)
+
+    def record_ping(self, key: Key, result: PingRound) -> None:
+        """`record` for a round whose running totals are counted here (tests and benchmarks that
+        fill a store without the ICMP prober)."""
+        previous = self.get(key)
+        result = result.counted_after(previous.ping if previous is not None else None)
+        self.record(key, PingRound.KIND, result)
+
+    def record_snmp(self, key: Key, result: SnmpPoll) -> None:
+        self.record(key, SnmpPoll.KIND, result)
 
     def get(self, key: Key) -> TargetState | None:
         return self._states.get(key)

@@ -270,7 +270,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"# OK\n", TEXT)
         elif path == "/":
             self._extra["Content-Security-Policy"] = status_page.CONTENT_SECURITY_POLICY
-            body = status_page.render(self.server.store).encode()
+            body = status_page.render(
+                self.server.store, self.server.exposition.health.reload
+            ).encode()
             self._send(200, body, HTML, compress=True)
         elif path == "/runbooks":
             self._extra["Content-Security-Policy"] = runbooks.CONTENT_SECURITY_POLICY

@@ -181,7 +181,7 @@ def test_a_clock_family_is_rendered_anew_on_every_scrape():
         value=lambda state: now["down"] if state.target.id == "sw" else None,
     )
     store, _ = synthetic_store(20)
-    exposition = Exposition(store, {**FAMILIES, family.name: family})
+    exposition = Exposition(store, families={**FAMILIES, family.name: family})
 
     def lines() -> list[str]:
         text = exposition.render().decode()

@@ -3,7 +3,7 @@ apart. Corner cases with made-up numbers; the real agents are in test_snmp_*.py.
 
 from __future__ import annotations
 
-from monitor.probes.snmp import UPTIME_WRAP, CounterUnwrapper, uptime_dropped
+from monitor.probes.snmp.interfaces import UPTIME_WRAP, CounterUnwrapper, uptime_dropped
 
 COLUMN = (1, 3, 6, 1, 2, 1, 2, 2, 1, 10)
 

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from monitor.config.loader import load_config
-from monitor.probes.snmp import SnmpProber
+from monitor.probes.snmp.poll import SnmpProber
 from tests.agents import NO_MIBS, V3_MATRIX, V3User, free_port, snmpget, snmpwalk
 from tests.lab_proc import LabProcess
 

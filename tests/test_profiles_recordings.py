@@ -22,8 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor.config.model import Config, Member, School, SnmpAuth, SnmpSettings, Target
 from monitor.exposition import Exposition
 from monitor.families import Source, by_source
-from monitor.probes.snmp import RECHECK_POLLS, SnmpProber
-from monitor.probes.snmp_client import SnmpClient
+from monitor.probes.snmp.poll import RECHECK_POLLS, SnmpProber
+from monitor.probes.snmp.transport import SnmpClient
 from monitor.profiles import registry
 from monitor.store import ResultStore
 from tests import snmprec

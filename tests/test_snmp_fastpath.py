@@ -17,9 +17,10 @@ from pyasn1.error import PyAsn1Error
 from pysnmp.proto import api, rfc1902, rfc1905
 
 from monitor.config.model import SnmpAuth, SnmpSettings, Target
-from monitor.probes import snmp_fastpath
-from monitor.probes.snmp import SnmpProber
-from monitor.probes.snmp_client import _plain
+from monitor.probes.snmp import ber
+from monitor.probes.snmp import pysnmp_adapter as snmp_fastpath
+from monitor.probes.snmp.poll import SnmpProber
+from monitor.probes.snmp.pysnmp_adapter import _plain
 from tests import snmprec
 from tests.conftest import RECORDINGS
 
@@ -52,6 +53,14 @@ def by_pyasn1(message: bytes):
     msg, _ = pyasn1_decoder.decode(message, asn1Spec=V2C.Message())
     pdu = V2C.apiMessage.get_pdu(msg)
     return [(tuple(name), _plain(value)) for name, value in V2C.apiPDU.get_varbinds(pdu)]
+
+
+@pytest.fixture(autouse=True)
+def our_engine():
+    """The shims act only for the collector's own engines: these tests call them as one does."""
+    stats = snmp_fastpath.DecodeStats()
+    with snmp_fastpath.acting_for(stats):
+        yield stats
 
 
 def by_shim(message: bytes):
@@ -118,7 +127,7 @@ def test_exceptions_and_every_value_type():
     message = response_message(varbinds)
     fast, _ = by_shim(message)
     assert fast == by_pyasn1(message)
-    assert fast[-3][1] is snmp_fastpath.NO_SUCH and fast[-2][1] is snmp_fastpath.END_OF_MIB
+    assert fast[-3][1] is ber.NO_SUCH and fast[-2][1] is ber.END_OF_MIB
 
 
 def test_fuzz_corpus_never_disagrees_with_pyasn1():
@@ -165,12 +174,12 @@ def test_fuzz_corpus_never_disagrees_with_pyasn1():
 
 def fast_taken(message: bytes) -> bool:
     try:
-        path = snmp_fastpath._find_response(message)
+        path = ber.find_varbinds(message, frozenset((ber.RESPONSE,)))
         if path is None:
             return False
-        snmp_fastpath.decode_varbinds(message, path[-1][2], path[-1][3])
+        ber.decode_varbinds(message, path[-1][2], path[-1][3])
         return True
-    except (snmp_fastpath.FastPathError, IndexError):
+    except (ber.BerError, IndexError):
         return False
 
 
@@ -214,12 +223,12 @@ def test_polls_take_the_fast_path_and_match_the_plain_one(snmpd, monkeypatch):
             port=snmpd.port,
             snmp=SnmpSettings(auth=auth, timeout=2, retries=0),
         )
-        before = dict(snmp_fastpath._ShimDecoder.stats)
-        fast = _poll(target)
-        assert snmp_fastpath._ShimDecoder.stats["fast"] > before["fast"]
+        fast, decoding = _poll(target)
+        assert decoding.fast > 0 and decoding.fallback == 0
         with monkeypatch.context() as patch:
-            patch.setattr(snmp_fastpath, "decode_varbinds", _refuse)
-            plain = _poll(target)
+            patch.setattr(ber, "decode_varbinds", _refuse)
+            plain, decoding = _poll(target)
+        assert decoding.fast == 0 and decoding.fallback > 0
         assert fast.ok and plain.ok
         assert [i.name for i in fast.interfaces] == [i.name for i in plain.interfaces]
         assert fast.sys_descr == plain.sys_descr and fast.vendor == plain.vendor
@@ -229,18 +238,57 @@ def test_polls_take_the_fast_path_and_match_the_plain_one(snmpd, monkeypatch):
 
 
 def _refuse(*_args):
-    raise snmp_fastpath.FastPathError("test: decode everything with pyasn1")
+    raise ber.BerError("test: decode everything with pyasn1")
 
 
 def _poll(target):
+    """The poll and what the prober's own engines decoded (outside the test's scope: the
+    dispatcher sets its own)."""
+
     async def run():
         prober = SnmpProber()
         try:
-            return await prober.poll(target, target.host)
+            with snmp_fastpath.acting_for(None):
+                return await prober.poll(target, target.host), prober.client.decoding
         finally:
             prober.close()
 
     return asyncio.run(run())
+
+
+def test_the_shims_leave_other_engines_to_pyasn1():
+    """Outside our engines' dispatchers (another pysnmp user in the process) the shims are
+    pyasn1 itself: no plain varbinds hung on the PDU, nothing counted, nothing spliced."""
+    message = response_message([((1, 3, 6, 1, 2, 1, 1, 3, 0), rfc1902.TimeTicks(42))])
+    stats = snmp_fastpath.DecodeStats()
+    with snmp_fastpath.acting_for(None):
+        msg, _ = snmp_fastpath._ShimDecoder.decode(message, asn1Spec=V2C.Message())
+    pdu = V2C.apiMessage.get_pdu(msg)
+    assert snmp_fastpath.plain_varbinds(pdu) is None
+    assert int(V2C.apiPDU.get_varbinds(pdu)[0][1]) == 42
+    with snmp_fastpath.acting_for(stats):
+        msg, _ = snmp_fastpath._ShimDecoder.decode(message, asn1Spec=V2C.Message())
+    assert snmp_fastpath.plain_varbinds(V2C.apiMessage.get_pdu(msg)) == [
+        ((1, 3, 6, 1, 2, 1, 1, 3, 0), 42)
+    ]
+    assert stats.fast == 1
+
+
+def test_an_unsupported_pysnmp_fails_at_import_with_what_it_lacks():
+    import subprocess
+    import sys
+
+    code = (
+        "import pysnmp; pysnmp.__version__ = '7.2.0'\n"
+        "from pysnmp.entity.rfc3413 import cmdgen\n"
+        "cmdgen.getNextHandle = None; del cmdgen.getNextHandle\n"
+        "import monitor.probes.snmp.pysnmp_adapter\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "UnsupportedPysnmp: pysnmp 7.2 is not supported (needs version 7.1.x;" in last
+    assert "pysnmp.entity.rfc3413.cmdgen.getNextHandle" in last
 
 
 @pytest.mark.parametrize("kind", ["get", "next", "bulk"])

@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from monitor.config.model import SnmpAuth, SnmpSettings, Target
-from monitor.probes.snmp import SnmpProber
+from monitor.probes.snmp.poll import SnmpProber
 from tests import snmprec
 from tests.conftest import RECORDINGS
 

@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from monitor.config.model import SnmpAuth, SnmpSettings, Target
-from monitor.probes.snmp import SnmpProber
+from monitor.probes.snmp.poll import SnmpProber
 from tests.agents import LOOPBACK6, V3_MATRIX, Snmpd, V3User, free_port, running, snmpget, snmpwalk
 
 IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"

@@ -15,9 +15,9 @@ import random
 import time
 from dataclasses import dataclass
 
-from monitor import ber
 from monitor.lab import usm
 from monitor.lab.devices import Device
+from monitor.probes.snmp import ber
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class Responder:
             if position >= len(template.oids):
                 if version == 0:
                     return [], 2, i
-                out.append(ber.tlv(ber.SEQUENCE, ber.oid(name) + ber.END_OF_MIB))
+                out.append(ber.tlv(ber.SEQUENCE, ber.oid(name) + ber.END_OF_MIB_VALUE))
                 continue
             out.append(
                 ber.tlv(ber.SEQUENCE, template.encoded_oids[position] + device.value(position, now))
@@ -169,7 +169,7 @@ class Responder:
         def add(position: int, name) -> bool:
             nonlocal used
             if position >= size:
-                vb = ber.tlv(ber.SEQUENCE, ber.oid(name) + ber.END_OF_MIB)
+                vb = ber.tlv(ber.SEQUENCE, ber.oid(name) + ber.END_OF_MIB_VALUE)
             else:
                 vb = ber.tlv(
                     ber.SEQUENCE, template.encoded_oids[position] + device.value(position, now)

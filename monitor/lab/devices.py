@@ -24,9 +24,9 @@ from pathlib import Path
 
 import yaml
 
-from monitor import ber
 from monitor.config.model import Target
 from monitor.lab.traffic import Flow, Ticks, flow_for
+from monitor.probes.snmp import ber
 
 OID = tuple[int, ...]
 

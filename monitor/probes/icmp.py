@@ -24,11 +24,13 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from monitor import os_support
-from monitor.config.model import PingSettings
+from monitor.config.model import PingSettings, Target
 from monitor.logs import event
+from monitor.probes.base import Key, LogLine, Result, Statistic, up_or_down
 from monitor.results import PingRound
 
 log = logging.getLogger(__name__)
@@ -447,3 +449,81 @@ class IcmpProber:
         ident, seq = _ID_SEQ.unpack_from(data, echo + 4)
         if ident == self._ident:
             self._explain(what, target, seq, data[echo + 8 : echo + 8 + _COOKIE_LEN], router)
+
+
+class IcmpProbe(IcmpProber):
+    """The ICMP prober as a probe kind of the scheduler (monitor/probes/base.py)."""
+
+    kind = PingRound.KIND
+
+    def start(self, targets: Iterable[Target]) -> None:
+        """Open the IPv4 socket now if any target pings, so a missing privilege is said once at
+        start (with how to grant it) instead of in every round's error."""
+        if not any(t.ping is not None for t in targets):
+            return
+        try:
+            self.open()
+        except OSError as exc:
+            event(
+                log,
+                logging.ERROR,
+                "ICMP unavailable: ping rounds will fail",
+                error=str(exc),
+                hint=os_support.icmp_privilege_hint(),
+            )
+
+    def settings(self, target: Target) -> PingSettings | None:
+        return target.ping
+
+    async def run(self, target: Target, address: str) -> PingRound:
+        assert target.ping is not None
+        return await self.round(address, target.ping)
+
+    def failed(self, target: Target, started: float, error: str) -> PingRound:
+        return PingRound(started, 0, (), error=error)
+
+    def after(self, previous: Result | None, result: Result) -> PingRound:
+        assert isinstance(result, PingRound)
+        return result.counted_after(previous if isinstance(previous, PingRound) else None)
+
+    def changes(self, target: Target, before: Result | None, result: Result) -> LogLine | None:
+        assert isinstance(result, PingRound)
+        return up_or_down(target, before, result, "ping up", "ping down", loss=result.loss_ratio)
+
+    def forget(self, key: Key) -> None:
+        """Nothing per target: sequences are per address, totals travel with the results."""
+
+    def statistics(self) -> list[Statistic]:
+        help_ignored = (
+            "Echo replies thrown away: unmatched (late, duplicate or for no request of ours), "
+            "forged (right address and sequence, wrong cookie), malformed (truncated)."
+        )
+        return [
+            Statistic(
+                "schoolnet_collector_icmp_replies_ignored_total",
+                "counter",
+                help_ignored,
+                self.stats.unmatched,
+                (("reason", "unmatched"),),
+            ),
+            Statistic(
+                "schoolnet_collector_icmp_replies_ignored_total",
+                "counter",
+                help_ignored,
+                self.stats.forged,
+                (("reason", "forged"),),
+            ),
+            Statistic(
+                "schoolnet_collector_icmp_replies_ignored_total",
+                "counter",
+                help_ignored,
+                self.stats.malformed,
+                (("reason", "malformed"),),
+            ),
+            Statistic(
+                "schoolnet_collector_icmp_send_errors_total",
+                "counter",
+                "Echo requests the socket refused to send.",
+                self.stats.send_errors,
+            ),
+        ]

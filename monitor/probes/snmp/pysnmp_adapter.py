@@ -1,238 +1,191 @@
-"""SNMP varbind lists without pyasn1, inside pysnmp's own message processing.
+"""Every place we reach below pysnmp's public API, in one module, verified when it is imported.
 
-pysnmp decodes every incoming message with pyasn1, which builds objects for every varbind, name
-and value; on a poll of a 48-port switch that decoding is most of the collector's CPU time
-(docs/performance.md). pysnmp stays in charge of everything else — message processing, USM
-authentication and decryption, request matching, retries — through one substitution: where its
-modules call pyasn1's `decoder.decode`, they get `_ShimDecoder.decode`. For a message (or a
-decrypted scoped PDU) that carries a Response-PDU, the shim reads the varbind list itself with
-`decode_varbinds`, gives pyasn1 the same bytes with an *empty* varbind list to build pysnmp's
-objects from, and hangs the decoded varbinds on that empty list for the command generators of
-`snmp_client` to pick up. Anything else (reports, traps, SNMPv1 messages, whatever the fast
-reader does not fully accept) is decoded by pyasn1 exactly as before. tests/test_snmp_fastpath.py
-holds the fast reader to pyasn1's results on every recording and on a fuzz corpus.
+pysnmp stays the SNMP implementation (message processing, USM security, transport, retries). We go
+below its high-level API in three places, each for a measured cost (docs/performance.md):
 
-Requests get the mirror image: a request PDU is built with an empty `RawRequestVarBinds` that
-carries its varbind list already encoded (OIDs with NULL values), pyasn1 encodes the rest, and
-`_ShimEncoder` splices the list into the encoded PDU before pysnmp encrypts and signs the message.
+1. Requests go straight to the message dispatcher (`send_request`), with the transport address and
+   security parameters, and are filed in the command generator's private pending-request table
+   (`_CommandGenerator__pendingReqs`) as `CommandGenerator.send_pdu` would after its SNMP-TARGET-MIB
+   lookup: a table entry per target cost ~4.5 ms of MIB writes and made the community model rebuild
+   its address map on every response.
+2. The fast path for responses: where pysnmp's message processing calls pyasn1's
+   `decoder.decode`, it gets `_ShimDecoder.decode`. For a message (or a decrypted scoped PDU) that
+   carries a Response-PDU, the shim reads the varbind list itself with ber.decode_varbinds, gives
+   pyasn1 the same bytes with an *empty* varbind list to build pysnmp's objects from, and hangs
+   the plain varbinds on that empty list (`RawVarBinds`) for `plain_varbinds()` to pick up.
+   Anything else (reports, traps, SNMPv1, whatever the strict codec refuses) is decoded by pyasn1
+   exactly as before. tests/test_snmp_fastpath.py holds it to pyasn1 on every recording.
+3. The fast path for requests, the mirror image: a request PDU carries its varbind list already
+   encoded (`RawRequestVarBinds`) and `_ShimEncoder` splices it into what pyasn1 encoded.
+
+The shims replace the module-global `decoder`/`encoder` names of four pysnmp modules, but they act
+only while one of *our* engines (`adopt()`) sends or receives: any other pysnmp engine in the
+process gets pyasn1 untouched. Each of these touchpoints is checked below at import, so an
+unsupported pysnmp fails at start-up with `pysnmp X.Y is not supported (needs ...)`, not mid-poll.
 """
 
 from __future__ import annotations
 
+import inspect
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pysnmp
 from pyasn1.codec.ber import decoder as pyasn1_decoder
 from pyasn1.codec.ber import encoder as pyasn1_encoder
 from pyasn1.type import univ
-from pysnmp.proto import rfc1157, rfc1905
+from pysnmp.entity.engine import SnmpEngine
+from pysnmp.entity.rfc3413 import cmdgen
+from pysnmp.proto import rfc1157, rfc1902, rfc1905, rfc3412
+from pysnmp.proto.api import v2c
+from pysnmp.proto.mpmod import rfc2576 as mp_v1
+from pysnmp.proto.mpmod import rfc3412 as mp_v3
+from pysnmp.proto.proxy import rfc2576 as proxy
+from pysnmp.proto.secmod import rfc2576 as sec_community
+from pysnmp.proto.secmod.rfc3414 import service as sec_usm
 
-from monitor import ber
+from monitor.probes.snmp import ber
 
-OID = tuple[int, ...]
-
-
-class _Sentinel:
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-END_OF_MIB = _Sentinel("endOfMibView")
-NO_SUCH = _Sentinel("noSuchObject")  # noSuchObject and noSuchInstance alike
-
-_RESPONSE = 0xA2
-_UNSIGNED = frozenset((ber.COUNTER32, ber.GAUGE32, ber.TIMETICKS, ber.COUNTER64, 0x47))
-_STRINGS = frozenset((ber.OCTET_STRING, ber.IP_ADDRESS, ber.OPAQUE))
-_EXCEPTIONS = {
-    ber.NO_SUCH_OBJECT: NO_SUCH,
-    ber.NO_SUCH_INSTANCE: NO_SUCH,
-    ber.END_OF_MIB_VIEW: END_OF_MIB,
-}
-_oid_cache: dict[bytes, OID] = {}
-_OID_CACHE_LIMIT = 500_000  # a fleet's distinct column/row OIDs; reset past it
+SUPPORTED = "7.1"
+Oid = tuple[int, ...]
 
 
-class FastPathError(ValueError):
-    """The bytes are not a varbind list this reader accepts; pyasn1 gets them instead."""
+class UnsupportedPysnmp(ImportError):
+    """The installed pysnmp lacks an internal this module relies on."""
 
 
-def _length(data: bytes, pos: int, end: int) -> tuple[int, int]:
-    """(content start, content end) for the length octets at `pos` — definite form only, and
-    never past `end`."""
-    if pos >= end:
-        raise FastPathError("truncated")
-    first = data[pos]
-    if first < 0x80:
-        start, n = pos + 1, first
-    else:
-        count = first & 0x7F
-        if count == 0 or count > 4 or pos + 1 + count > end:
-            raise FastPathError("unsupported length")
-        start = pos + 1 + count
-        n = int.from_bytes(data[pos + 1 : start], "big")
-    stop = start + n
-    if stop > end:
-        raise FastPathError("length beyond the enclosing value")
-    return start, stop
+# --- the checks -------------------------------------------------------------------------------
+
+_SEND_PDU_PARAMETERS = [
+    "self",
+    "snmpEngine",
+    "transportDomain",
+    "transportAddress",
+    "messageProcessingModel",
+    "securityModel",
+    "securityName",
+    "securityLevel",
+    "contextEngineId",
+    "contextName",
+    "pduVersion",
+    "PDU",
+    "expectResponse",
+    "timeout",
+    "cbFun",
+    "cbCtx",
+]
+# the 14 names CommandGenerator.process_response_pdu unpacks a pending-request entry into
+_PENDING_ENTRY = ("origPdu", "origTimeout", "origRetryCount", "origRetries", "origDiscoveryRetries")
 
 
-def _decode_oid(content: bytes) -> OID:
-    oid = _oid_cache.get(content)
-    if oid is not None:
-        return oid
-    if not content or content[-1] & 0x80:
-        raise FastPathError("bad OID")
-    arcs: list[int] = []
-    arc = 0
-    leading = True
-    for byte in content:
-        if leading and byte == 0x80:
-            raise FastPathError("non-minimal OID arc")  # pyasn1 rejects these too
-        arc = (arc << 7) | (byte & 0x7F)
-        if byte & 0x80:
-            leading = False
-            continue
-        arcs.append(arc)
-        arc = 0
-        leading = True
-    first = arcs[0]
-    if first < 40:
-        head = (0, first)
-    elif first < 80:
-        head = (1, first - 40)
-    else:
-        head = (2, first - 80)
-    oid = head + tuple(arcs[1:])
-    if len(_oid_cache) >= _OID_CACHE_LIMIT:
-        _oid_cache.clear()
-    _oid_cache[content] = oid
-    return oid
+def _problems() -> list[str]:
+    problems = []
+    if ".".join(pysnmp.__version__.split(".")[:2]) != SUPPORTED:
+        problems.append(f"version {SUPPORTED}.x")
+    if not isinstance(
+        getattr(cmdgen.GetCommandGenerator(), "_CommandGenerator__pendingReqs", None), dict
+    ):
+        problems.append("CommandGenerator.__pendingReqs")
+    names = cmdgen.CommandGenerator.process_response_pdu.__code__.co_varnames
+    if not all(name in names for name in _PENDING_ENTRY):
+        problems.append("the 14-field pending-request entry of CommandGenerator")
+    dispatcher = getattr(rfc3412, "MsgAndPduDispatcher", None)
+    send_pdu = getattr(dispatcher, "send_pdu", None)
+    if send_pdu is None or list(inspect.signature(send_pdu).parameters) != _SEND_PDU_PARAMETERS:
+        problems.append("MsgAndPduDispatcher.send_pdu(" + ", ".join(_SEND_PDU_PARAMETERS[1:]) + ")")
+    if not hasattr(dispatcher, "receive_message"):
+        problems.append("MsgAndPduDispatcher.receive_message")
+    engine_source = inspect.getsource(SnmpEngine)
+    if "self.message_dispatcher.receive_message(" not in engine_source:
+        problems.append("SnmpEngine receiving through self.message_dispatcher")
+    for module, name in (
+        (mp_v1, "decoder"),
+        (mp_v3, "decoder"),
+        (sec_usm, "decoder"),
+        (sec_community, "encoder"),
+        (sec_usm, "encoder"),
+    ):
+        if getattr(module, name, None) not in (
+            pyasn1_decoder,
+            pyasn1_encoder,
+            _ShimDecoder,
+            _ShimEncoder,
+        ):
+            problems.append(f"{module.__name__}.{name} (pyasn1's)")
+    for owner, name in (
+        (cmdgen, "getNextHandle"),
+        (proxy, "v2_to_v1"),
+        (v2c.apiPDU, "get_error_status"),
+        (v2c.apiPDU, "get_error_index"),
+        (v2c.apiPDU, "get_varbinds"),
+        (v2c.apiBulkPDU, "set_non_repeaters"),
+        (v2c.apiBulkPDU, "set_max_repetitions"),
+    ):
+        if not hasattr(owner, name):
+            problems.append(f"{getattr(owner, '__name__', type(owner).__name__)}.{name}")
+    return problems
 
 
-def decode_varbinds(data: bytes, pos: int, end: int) -> list[tuple[OID, object]]:
-    """The varbinds in data[pos:end] (the content of a VarBindList) as plain values: int, bytes,
-    OID tuple, None (NULL) or the NO_SUCH / END_OF_MIB sentinels."""
-    out: list[tuple[OID, object]] = []
-    append = out.append
-    while pos < end:
-        if data[pos] != ber.SEQUENCE:
-            raise FastPathError("varbind is not a SEQUENCE")
-        start, stop = _length(data, pos + 1, end)
-        if start >= stop or data[start] != ber.OID:
-            raise FastPathError("varbind name is not an OID")
-        o_start, o_stop = _length(data, start + 1, stop)
-        name = _decode_oid(data[o_start:o_stop])
-        if o_stop >= stop:
-            raise FastPathError("varbind without a value")
-        tag = data[o_stop]
-        v_start, v_stop = _length(data, o_stop + 1, stop)
-        if v_stop != stop:
-            raise FastPathError("trailing bytes in a varbind")
-        if tag in _UNSIGNED:
-            content = data[v_start:v_stop]
-            if not content or (len(content) > 1 and content[0] == 0 and content[1] < 0x80):
-                raise FastPathError("bad unsigned integer")
-            if content[0] & 0x80:
-                raise FastPathError("negative unsigned integer")
-            value: object = int.from_bytes(content, "big")
-            if value > (0xFFFFFFFFFFFFFFFF if tag == ber.COUNTER64 else 0xFFFFFFFF):
-                raise FastPathError("unsigned integer out of range")
-        elif tag == ber.INTEGER:
-            content = data[v_start:v_stop]
-            if not content:
-                raise FastPathError("empty integer")
-            value = int.from_bytes(content, "big", signed=True)
-            if not -(1 << 31) <= value < (1 << 31):
-                raise FastPathError("Integer32 out of range")
-        elif tag in _STRINGS:
-            value = data[v_start:v_stop]
-            if tag == ber.IP_ADDRESS and len(value) != 4:
-                raise FastPathError("IpAddress is not 4 octets")
-        elif tag == ber.OID:
-            value = _decode_oid(data[v_start:v_stop])
-        elif tag in _EXCEPTIONS:
-            if v_start != v_stop:
-                raise FastPathError("exception value with content")
-            value = _EXCEPTIONS[tag]
-        elif tag == ber.NULL:
-            if v_start != v_stop:
-                raise FastPathError("NULL with content")
-            value = None
-        else:
-            raise FastPathError(f"unsupported value tag {tag:#x}")
-        append((name, value))
-        pos = stop
-    return out
+# --- which engines the shims act for ----------------------------------------------------------
 
 
-def _find_response(data: bytes) -> list[tuple[int, int, int, int]] | None:
-    """The TLVs (tag, header start, content start, end) from the outer SEQUENCE down to the
-    varbind list of the Response-PDU it carries, or None when it carries none (directly, or in a
-    plaintext scoped PDU one level down)."""
-    if len(data) < 2 or data[0] != ber.SEQUENCE:
-        return None
-    start, end = _length(data, 1, len(data))
-    if data[start : start + 3] == b"\x02\x01\x00":
-        return None  # SNMPv1: pysnmp rebuilds the PDU as v2c from pyasn1's varbinds (rare, legacy)
-    path = [(ber.SEQUENCE, 0, start, end)]
-    for _depth in range(2):
-        pos, found = path[-1][2], None
-        while pos < path[-1][3]:
-            tag = data[pos]
-            c_start, c_end = _length(data, pos + 1, path[-1][3])
-            if tag == _RESPONSE:
-                found = ("pdu", pos, c_start, c_end)
-                break
-            if tag == ber.SEQUENCE:  # the last one: a v3 message's scoped PDU, not its header
-                found = ("seq", pos, c_start, c_end)
-            pos = c_end
-        if found is None:
-            return None
-        kind, h, c_start, c_end = found
-        path.append((data[h], h, c_start, c_end))
-        if kind == "pdu":
-            # request-id, error-status, error-index, then the varbind list
-            pos = c_start
-            for _ in range(3):
-                if pos >= c_end or data[pos] != ber.INTEGER:
-                    return None
-                pos = _length(data, pos + 1, c_end)[1]
-            if pos >= c_end or data[pos] != ber.SEQUENCE:
-                return None
-            v_start, v_end = _length(data, pos + 1, c_end)
-            if v_end != c_end:
-                return None
-            path.append((ber.SEQUENCE, pos, v_start, v_end))
-            return path
-    return None
+@dataclass
+class DecodeStats:
+    """Response-PDUs read by the fast path, and those pyasn1 decoded instead."""
+
+    fast: int = 0
+    fallback: int = 0
 
 
-def _without_varbinds(data: bytes, path: list[tuple[int, int, int, int]]) -> bytes:
-    """`data` with the varbind list emptied and every enclosing length rewritten."""
-    return _replace_varbinds(data, path, b"\x30\x00")
+class _Scope(threading.local):
+    stats: DecodeStats | None = None
 
 
-def _replace_varbinds(
-    data: bytes, path: list[tuple[int, int, int, int]], replacement: bytes
-) -> bytes:
-    """`data` with the last TLV of `path` replaced and every enclosing length rewritten."""
-    for level in range(len(path) - 2, -1, -1):
-        tag, _h, start, end = path[level]
-        _ctag, child_h, _cs, child_end = path[level + 1]
-        content = data[start:child_h] + replacement + data[child_end:end]
-        replacement = bytes((tag,)) + ber.length(len(content)) + content
-    return replacement + data[path[0][3] :]
+_scope = _Scope()
 
+
+@contextmanager
+def acting_for(stats: DecodeStats | None) -> Iterator[None]:
+    """While inside, the shims act (and count into `stats`); what our engines' dispatchers run."""
+    outer = _scope.stats
+    _scope.stats = stats
+    try:
+        yield
+    finally:
+        _scope.stats = outer
+
+
+def _scoped(function: Callable, stats: DecodeStats) -> Callable:
+    def call(*args, **kwargs):
+        with acting_for(stats):
+            return function(*args, **kwargs)
+
+    return call
+
+
+def adopt(engine: SnmpEngine, stats: DecodeStats) -> SnmpEngine:
+    """Let the fast paths act for `engine` (and count into `stats`): everything it sends or
+    receives goes through its message dispatcher, whose two entry points are wrapped here."""
+    dispatcher = engine.message_dispatcher
+    dispatcher.receive_message = _scoped(dispatcher.receive_message, stats)
+    dispatcher.send_pdu = _scoped(dispatcher.send_pdu, stats)
+    return engine
+
+
+# --- responses --------------------------------------------------------------------------------
 
 _RESPONSE_TYPES = (rfc1905.ResponsePDU, rfc1157.GetResponsePDU)
+_RESPONSE_TAGS = frozenset((ber.RESPONSE,))
+_REQUEST_TAGS = frozenset((ber.GET, ber.GET_NEXT, ber.GET_BULK))
+_EMPTY_VARBINDS = b"\x30\x00"
 
 
 class RawVarBinds(rfc1905.VarBindList):
     """An empty VarBindList that carries the varbinds decoded by the fast path."""
 
-    plain: list[tuple[OID, object]]
+    plain: list[tuple[Oid, object]]
 
 
 def _find(obj, wanted, depth: int = 6):
@@ -254,44 +207,86 @@ def _find(obj, wanted, depth: int = 6):
     return None
 
 
-def _pdus_in(obj):
-    """The Response-PDU object inside what pyasn1 built."""
+def _response_in(obj):
     return _find(obj, lambda o: o if isinstance(o, _RESPONSE_TYPES) else None)
 
 
 class _ShimDecoder:
     """Stands in for `pyasn1.codec.ber.decoder` in pysnmp's message processing modules."""
 
-    stats = {"fast": 0, "fallback": 0}
-
     @staticmethod
     def decode(substrate, asn1Spec=None, **options):
+        stats = _scope.stats
+        if stats is None:  # not one of our engines
+            return pyasn1_decoder.decode(substrate, asn1Spec=asn1Spec, **options)
         data = bytes(substrate) if not isinstance(substrate, bytes) else substrate
         try:
-            path = _find_response(data)
+            path = ber.find_varbinds(data, _RESPONSE_TAGS)
             if path is not None:
                 _tag, _h, v_start, v_end = path[-1]
-                plain = decode_varbinds(data, v_start, v_end)
+                plain = ber.decode_varbinds(data, v_start, v_end)
                 obj, rest = pyasn1_decoder.decode(
-                    _without_varbinds(data, path), asn1Spec=asn1Spec, **options
+                    ber.replace_last(data, path, _EMPTY_VARBINDS), asn1Spec=asn1Spec, **options
                 )
-                pdu = _pdus_in(obj)
+                pdu = _response_in(obj)
                 if pdu is not None:
                     varbinds = RawVarBinds()
                     varbinds.plain = plain
                     pdu.setComponentByPosition(3, varbinds)
-                    _ShimDecoder.stats["fast"] += 1
+                    stats.fast += 1
                     return obj, rest
-        except (FastPathError, IndexError):
+        except (ber.BerError, IndexError):
             pass
-        _ShimDecoder.stats["fallback"] += 1
-        return pyasn1_decoder.decode(substrate, asn1Spec=asn1Spec, **options)
+        obj, rest = pyasn1_decoder.decode(substrate, asn1Spec=asn1Spec, **options)
+        if _response_in(obj) is not None:  # not a USM header, report or still encrypted PDU
+            stats.fallback += 1
+        return obj, rest
+
+
+def plain_varbinds(pdu) -> list[tuple[Oid, object]] | None:
+    """The fast-path varbinds of a Response-PDU, or None when pyasn1 decoded it."""
+    if pdu is None:
+        return None
+    return getattr(pdu.getComponentByPosition(3), "plain", None)
+
+
+def _plain(value) -> object:
+    """pysnmp value -> int | bytes | OID tuple | None | sentinel. The checks go by pyasn1 base
+    class: every SNMP integer type (Counter32/64, Gauge32, TimeTicks, ...) is a univ.Integer and
+    every string type (IpAddress, Opaque, Bits) a univ.OctetString."""
+    # The sentinels first: they derive from univ.Null, which pyasn1 derives from OctetString.
+    if isinstance(value, rfc1905.EndOfMibView):
+        return ber.END_OF_MIB
+    if isinstance(value, rfc1905.NoSuchObject | rfc1905.NoSuchInstance):
+        return ber.NO_SUCH
+    if isinstance(value, univ.Null):
+        return None
+    if isinstance(value, univ.Integer):
+        return int(value)
+    if isinstance(value, univ.OctetString):
+        return value.asOctets()
+    if isinstance(value, univ.ObjectIdentifier):
+        return tuple(value)
+    return None
+
+
+def reply(pdu) -> tuple[int, int, list[tuple[Oid, object]]]:
+    """Error status, error index and plain varbinds of a response (decoded by the fast path when
+    it could, else converted from pyasn1's objects)."""
+    if not pdu:
+        return 0, 0, []
+    status = int(v2c.apiPDU.get_error_status(pdu))
+    index = int(v2c.apiPDU.get_error_index(pdu, muteErrors=True))
+    plain = plain_varbinds(pdu)
+    if plain is None:
+        plain = [(tuple(name), _plain(value)) for name, value in v2c.apiPDU.get_varbinds(pdu)]
+    return status, index, plain
 
 
 # --- requests ---------------------------------------------------------------------------------
 
-_REQUESTS = frozenset((ber.GET, ber.GET_NEXT, ber.GET_BULK))
-_encoded_oids: dict[OID, bytes] = {}
+_encoded_oids: dict[Oid, bytes] = {}
+_OID_CACHE_LIMIT = 500_000
 
 
 class RawRequestVarBinds(rfc1905.VarBindList):
@@ -300,7 +295,7 @@ class RawRequestVarBinds(rfc1905.VarBindList):
     encoded: bytes
 
 
-def request_varbinds(oids: list[OID]) -> RawRequestVarBinds:
+def request_varbinds(oids: list[Oid]) -> RawRequestVarBinds:
     parts = []
     for oid in oids:
         encoded = _encoded_oids.get(oid)
@@ -326,76 +321,170 @@ def _raw_request_in(obj) -> RawRequestVarBinds | None:
     return _find(obj, raw)
 
 
-def _find_request(data: bytes) -> list[tuple[int, int, int, int]] | None:
-    """Like _find_response, for the (empty) varbind list of a request PDU we encoded."""
-    if len(data) < 2 or data[0] != ber.SEQUENCE:
-        return None
-    start, end = _length(data, 1, len(data))
-    path = [(ber.SEQUENCE, 0, start, end)]
-    for _depth in range(2):
-        pos, found = path[-1][2], None
-        while pos < path[-1][3]:
-            tag = data[pos]
-            c_start, c_end = _length(data, pos + 1, path[-1][3])
-            if tag in _REQUESTS:
-                found = ("pdu", pos, c_start, c_end)
-                break
-            if tag == ber.SEQUENCE:
-                found = ("seq", pos, c_start, c_end)
-            pos = c_end
-        if found is None:
-            return None
-        kind, h, c_start, c_end = found
-        path.append((data[h], h, c_start, c_end))
-        if kind == "pdu":
-            pos = c_start
-            for _ in range(3):
-                pos = _length(data, pos + 1, c_end)[1]
-            if data[pos:c_end] != b"\x30\x00":
-                return None
-            path.append((ber.SEQUENCE, pos, pos + 2, c_end))
-            return path
-    return None
-
-
 class _ShimEncoder:
     """Stands in for `pyasn1.codec.ber.encoder` where pysnmp encodes outgoing messages."""
 
     @staticmethod
     def encode(value, **options):
         encoded = pyasn1_encoder.encode(value, **options)
+        if _scope.stats is None:
+            return encoded
         raw = _raw_request_in(value)
         if raw is None:
             return encoded
-        path = _find_request(encoded)
-        if path is None:  # cannot happen for a PDU we built; refuse rather than send it empty
-            raise FastPathError("encoded request without its varbind list")
+        path = ber.find_varbinds(encoded, _REQUEST_TAGS)
+        if path is None or path[-1][2] != path[-1][3]:
+            # cannot happen for a PDU we built; refuse rather than send it empty
+            raise ber.BerError("encoded request without its varbind list")
         varbinds = bytes((ber.SEQUENCE,)) + ber.length(len(raw.encoded)) + raw.encoded
-        return _replace_varbinds(encoded, path, varbinds)
+        return ber.replace_last(encoded, path, varbinds)
 
 
-_installed = False
+_NULL = rfc1902.Null("")
 
 
-def install() -> None:
-    """Point pysnmp's message decoding and encoding at the shims (once per process)."""
-    global _installed
-    if _installed:
-        return
-    from pysnmp.proto.mpmod import rfc2576, rfc3412
-    from pysnmp.proto.secmod import rfc2576 as community
-    from pysnmp.proto.secmod.rfc3414 import service
+def request_pdu(
+    pdu_type: type, oids: list[Oid], max_repetitions: int | None, non_repeaters: int, v1: bool
+):
+    pdu = pdu_type()
+    if max_repetitions is None:
+        v2c.apiPDU.set_defaults(pdu)
+    else:
+        v2c.apiBulkPDU.set_defaults(pdu)
+        v2c.apiBulkPDU.set_non_repeaters(pdu, non_repeaters)
+        v2c.apiBulkPDU.set_max_repetitions(pdu, max_repetitions)
+    if v1:  # converted to a v1 PDU when sent, which reads the varbinds as pyasn1 objects
+        v2c.apiPDU.set_varbinds(pdu, [(rfc1902.ObjectName(oid), _NULL) for oid in oids])
+    else:  # encoded by the fast path
+        pdu.setComponentByPosition(3, request_varbinds(oids))
+    return pdu
 
-    for module in (rfc2576, rfc3412, service):
-        module.decoder = _ShimDecoder  # type: ignore[attr-defined]
-    for module in (community, service):
-        module.encoder = _ShimEncoder  # type: ignore[attr-defined]
-    _installed = True
+
+# --- sending ----------------------------------------------------------------------------------
 
 
-def plain_varbinds(pdu) -> list[tuple[OID, object]] | None:
-    """The fast-path varbinds of a Response-PDU, or None when pyasn1 decoded it."""
-    if pdu is None:
-        return None
-    varbinds = pdu.getComponentByPosition(3)
-    return getattr(varbinds, "plain", None)
+@dataclass(frozen=True)
+class Route:
+    """Where a request goes, as pysnmp's dispatcher takes it."""
+
+    domain: tuple[int, ...]
+    address: tuple
+    timeout: float  # seconds
+    retries: int
+
+
+@dataclass(frozen=True)
+class Security:
+    """An auth entry as configured in one engine: what the dispatcher needs per request."""
+
+    mp_model: int
+    security_model: int
+    security_name: object
+    security_level: str
+
+
+Callback = Callable[[object, int, int, list[tuple[Oid, object]]], None]
+
+
+class _Generator:
+    """Sends requests straight to the message dispatcher and hands the response PDU to our
+    callback as (error indication, status, index, varbinds). Retries and timeouts stay pysnmp's:
+    `process_response_pdu` finds the request among the generator's pending ones, as it would
+    have been registered by `CommandGenerator.send_pdu` after its target-table lookup."""
+
+    PDU: type
+
+    def send(self, engine: SnmpEngine, route: Route, security: Security, context, pdu, callback):
+        dispatcher = engine.transport_dispatcher
+        ticks = route.timeout / dispatcher.get_timer_resolution()
+        version = 0 if security.mp_model == 0 else 1
+        # what the dispatcher takes and what CommandGenerator.send_pdu files for a retry begin alike
+        common = (
+            route.domain,
+            route.address,
+            security.mp_model,
+            security.security_model,
+            security.security_name,
+            security.security_level,
+            None,  # contextEngineId: the agent's own
+            context,
+            version,
+        )
+        handle = engine.message_dispatcher.send_pdu(
+            engine,
+            *common,
+            proxy.v2_to_v1(pdu) if version == 0 else pdu,
+            True,
+            ticks,
+            self.process_response_pdu,  # type: ignore[attr-defined]
+            (cmdgen.getNextHandle(), self.process_response_varbinds, (callback, None)),
+        )
+        dispatcher.job_started(id(self))
+        # the entry CommandGenerator.send_pdu makes: request, timeout, retries, retries used
+        self._CommandGenerator__pendingReqs[handle] = (  # type: ignore[attr-defined]
+            *common,
+            pdu,
+            ticks,
+            route.retries,
+            0,
+            0,
+        )
+
+    def process_response_varbinds(self, snmpEngine, sendRequestHandle, errorIndication, PDU, cbCtx):
+        callback = cbCtx[-2]
+        callback(errorIndication, *reply(PDU))
+
+
+class _Get(_Generator, cmdgen.GetCommandGenerator):
+    PDU = v2c.GetRequestPDU
+
+
+class _Next(_Generator, cmdgen.NextCommandGeneratorSingleRun):
+    PDU = v2c.GetNextRequestPDU
+
+
+class _Bulk(_Generator, cmdgen.BulkCommandGeneratorSingleRun):
+    PDU = v2c.GetBulkRequestPDU
+
+
+@dataclass
+class Generators:
+    """One command generator per request type, for one client."""
+
+    get: _Generator
+    next: _Generator
+    bulk: _Generator
+
+    @classmethod
+    def create(cls) -> Generators:
+        return cls(_Get(), _Next(), _Bulk())
+
+
+def send_request(
+    generator: _Generator,
+    engine: SnmpEngine,
+    route: Route,
+    security: Security,
+    context,
+    oids: list[Oid],
+    max_repetitions: int | None,
+    non_repeaters: int,
+    callback: Callback,
+) -> None:
+    """Send one GET/GETNEXT/GETBULK; `callback(error indication, status, index, varbinds)`."""
+    pdu = request_pdu(generator.PDU, oids, max_repetitions, non_repeaters, security.mp_model == 0)
+    generator.send(engine, route, security, context, pdu, callback)
+
+
+# --- verify, then install ---------------------------------------------------------------------
+
+_missing = _problems()
+if _missing:
+    raise UnsupportedPysnmp(
+        f"pysnmp {'.'.join(pysnmp.__version__.split('.')[:2])} is not supported "
+        f"(needs {'; '.join(_missing)}); install pysnmp {SUPPORTED}.x"
+    )
+for _module in (mp_v1, mp_v3, sec_usm):
+    _module.decoder = _ShimDecoder  # type: ignore[attr-defined]
+for _module in (sec_community, sec_usm):
+    _module.encoder = _ShimEncoder  # type: ignore[attr-defined]

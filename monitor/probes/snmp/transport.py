@@ -1,21 +1,17 @@
-"""SNMP requests over pysnmp's engine, returning plain Python values.
+"""SNMP requests over pysnmp's engine for many targets, returning plain Python values.
 
 pysnmp stays the SNMP implementation (message processing, USM security, transport, retries). We go
 one level below its high-level API on purpose: hlapi resolves every request OID through its MIB
 controller and wraps every response varbind in MIB objects, work a poller of numeric OIDs does not
-need. Here requests carry raw (OID, Null) pairs into the RFC 3413 command generators, and responses
-come back as `(oid tuple, value)` with value an int, bytes, OID tuple, None or one of the sentinels.
+need. Requests carry raw OIDs to pysnmp's dispatcher, and responses come back as
+`(oid tuple, value)` with value an int, bytes, OID tuple, None or one of ber's sentinels. What that
+takes of pysnmp's internals is all in pysnmp_adapter.py; this module uses its public configuration
+API only.
 
 One engine serves every target. USM keeps one key set per user name in an engine, so auth entries
 that share a v3 user name with different passwords go to separate engines (`_EnginePool`).
-
-Targets are not entered into the engine's SNMP-TARGET-MIB (hlapi's "LCD"): requests go to the
-message dispatcher with the transport address and security parameters directly, as pysnmp's own
-command generator does after its table lookup. Each table entry cost ~4.5 ms of MIB writes, and
-every new entry made the community model rebuild its address-to-tag map from the whole table on
-the next response: thousands of targets starting together kept a core busy for over a minute and
-timed out their own first polls. Communities and users are still configured in the engine, once
-per auth entry.
+Targets are not entered into the engine's SNMP-TARGET-MIB (hlapi's "LCD"): see pysnmp_adapter.py
+for why. Communities and users are configured in the engine, once per auth entry.
 """
 
 from __future__ import annotations
@@ -25,22 +21,20 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 
-from pyasn1.type import univ
 from pysnmp.entity import config
 from pysnmp.entity.engine import SnmpEngine
-from pysnmp.entity.rfc3413 import cmdgen
 from pysnmp.entity.rfc3413 import config as targets
 from pysnmp.hlapi.v3arch.asyncio import auth as hlauth
 from pysnmp.hlapi.v3arch.asyncio.auth import CommunityData, UsmUserData
 from pysnmp.hlapi.v3arch.asyncio.transport import Udp6TransportTarget, UdpTransportTarget
-from pysnmp.proto import errind, rfc1902, rfc1905
-from pysnmp.proto.api import v2c
-from pysnmp.proto.proxy import rfc2576
+from pysnmp.proto import errind
 
 from monitor import os_support
 from monitor.config.model import SnmpAuth
-from monitor.probes import snmp_fastpath
-from monitor.probes.snmp_fastpath import END_OF_MIB, NO_SUCH
+from monitor.probes.snmp import pysnmp_adapter as adapter
+from monitor.probes.snmp.ber import END_OF_MIB, NO_SUCH
+
+__all__ = ["END_OF_MIB", "NO_SUCH", "OID", "Endpoint", "SnmpClient", "SnmpError", "SnmpStatusError"]
 
 OID = tuple[int, ...]
 
@@ -78,9 +72,6 @@ _EXPLANATIONS: dict[type, str] = {
 }
 
 
-_NULL = rfc1902.Null("")
-
-
 class SnmpError(Exception):
     """A request failed as a whole; the message is safe to log (never contains a secret)."""
 
@@ -93,30 +84,11 @@ class Endpoint:
     retries: int
 
 
-@dataclass(frozen=True)
-class _Route:
-    """Where a request goes, as pysnmp's dispatcher takes it."""
-
-    domain: tuple[int, ...]
-    address: tuple
-    timeout: float  # seconds
-    retries: int
-
-
-@dataclass(frozen=True)
-class _Security:
-    """An auth entry as configured in one engine: what the dispatcher needs per request."""
-
-    mp_model: int
-    security_model: int
-    security_name: object
-    security_level: str
-
-
 class _EnginePool:
     """Engines such that no engine holds two different key sets for one v3 user name."""
 
-    def __init__(self) -> None:
+    def __init__(self, decoding: adapter.DecodeStats) -> None:
+        self._decoding = decoding
         self._engines: list[tuple[SnmpEngine, dict[str, SnmpAuth]]] = []
 
     def engine_for(self, auth: SnmpAuth) -> SnmpEngine:
@@ -127,7 +99,7 @@ class _EnginePool:
             if known is None or _same_keys(known, auth):
                 users.setdefault(auth.username, auth)
                 return engine
-        engine = SnmpEngine()
+        engine = adapter.adopt(SnmpEngine(), self._decoding)
         self._engines.append((engine, {auth.username: auth} if auth.version == "3" else {}))
         return engine
 
@@ -162,139 +134,19 @@ def _auth_data(auth: SnmpAuth) -> CommunityData | UsmUserData:
     return UsmUserData(auth.username, **kwargs)
 
 
-def _plain(value) -> object:
-    """pysnmp value -> int | bytes | OID tuple | None | sentinel. The checks go by pyasn1 base
-    class: every SNMP integer type (Counter32/64, Gauge32, TimeTicks, ...) is a univ.Integer and
-    every string type (IpAddress, Opaque, Bits) a univ.OctetString."""
-    # The sentinels first: they derive from univ.Null, which pyasn1 derives from OctetString.
-    if isinstance(value, rfc1905.EndOfMibView):
-        return END_OF_MIB
-    if isinstance(value, rfc1905.NoSuchObject | rfc1905.NoSuchInstance):
-        return NO_SUCH
-    if isinstance(value, univ.Null):
-        return None
-    if isinstance(value, univ.Integer):
-        return int(value)
-    if isinstance(value, univ.OctetString):
-        return value.asOctets()
-    if isinstance(value, univ.ObjectIdentifier):
-        return tuple(value)
-    return None
-
-
-def _reply(pdu) -> tuple[int, int, list[tuple[OID, object]]]:
-    """Error status, error index and plain varbinds of a response (decoded by the fast path when
-    it could, else converted from pyasn1's objects)."""
-    if not pdu:
-        return 0, 0, []
-    status = int(v2c.apiPDU.get_error_status(pdu))
-    index = int(v2c.apiPDU.get_error_index(pdu, muteErrors=True))
-    plain = snmp_fastpath.plain_varbinds(pdu)
-    if plain is None:
-        plain = [(tuple(name), _plain(value)) for name, value in v2c.apiPDU.get_varbinds(pdu)]
-    return status, index, plain
-
-
-class _Replies:
-    """Sends requests straight to the message dispatcher and hands the response PDU to our
-    callback as (error indication, status, index, varbinds). Retries and timeouts stay pysnmp's:
-    `process_response_pdu` finds the request among the generator's pending ones, as it would
-    have been registered by `CommandGenerator.send_pdu` after its target-table lookup."""
-
-    PDU: type
-
-    def request_pdu(
-        self, oids: list[OID], max_repetitions: int | None, non_repeaters: int, v1: bool
-    ):
-        pdu = self.PDU()
-        if max_repetitions is None:
-            v2c.apiPDU.set_defaults(pdu)
-        else:
-            v2c.apiBulkPDU.set_defaults(pdu)
-            v2c.apiBulkPDU.set_non_repeaters(pdu, non_repeaters)
-            v2c.apiBulkPDU.set_max_repetitions(pdu, max_repetitions)
-        if v1:  # converted to a v1 PDU below, which reads the varbinds as pyasn1 objects
-            v2c.apiPDU.set_varbinds(pdu, [(rfc1902.ObjectName(oid), _NULL) for oid in oids])
-        else:  # encoded by the fast path (see snmp_fastpath)
-            pdu.setComponentByPosition(3, snmp_fastpath.request_varbinds(oids))
-        return pdu
-
-    def send_to(
-        self,
-        engine: SnmpEngine,
-        route: _Route,
-        security: _Security,
-        context_name: object,
-        pdu,
-        callback,
-    ) -> None:
-        dispatcher = engine.transport_dispatcher
-        ticks = route.timeout / dispatcher.get_timer_resolution()
-        version = 0 if security.mp_model == 0 else 1
-        # what the dispatcher takes and what CommandGenerator.send_pdu files for a retry begin alike
-        common = (
-            route.domain,
-            route.address,
-            security.mp_model,
-            security.security_model,
-            security.security_name,
-            security.security_level,
-            None,  # contextEngineId: the agent's own
-            context_name,
-            version,
-        )
-        handle = engine.message_dispatcher.send_pdu(
-            engine,
-            *common,
-            rfc2576.v2_to_v1(pdu) if version == 0 else pdu,
-            True,
-            ticks,
-            self.process_response_pdu,
-            (cmdgen.getNextHandle(), self.process_response_varbinds, (callback, None)),
-        )
-        dispatcher.job_started(id(self))
-        # the entry CommandGenerator.send_pdu makes: request, timeout, retries, retries used
-        self._CommandGenerator__pendingReqs[handle] = (  # type: ignore[attr-defined]
-            *common,
-            pdu,
-            ticks,
-            route.retries,
-            0,
-            0,
-        )
-
-    def process_response_varbinds(self, snmpEngine, sendRequestHandle, errorIndication, PDU, cbCtx):
-        callback = cbCtx[-2]
-        callback(errorIndication, *_reply(PDU))
-
-
-class _Get(_Replies, cmdgen.GetCommandGenerator):
-    PDU = v2c.GetRequestPDU
-
-
-class _Next(_Replies, cmdgen.NextCommandGeneratorSingleRun):
-    PDU = v2c.GetNextRequestPDU
-
-
-class _Bulk(_Replies, cmdgen.BulkCommandGeneratorSingleRun):
-    PDU = v2c.GetBulkRequestPDU
-
-
 class SnmpClient:
     """Sends GET / GETNEXT / GETBULK requests for many targets through shared engines."""
 
     def __init__(self) -> None:
-        self._pool = _EnginePool()
-        self._security: dict[tuple[SnmpEngine, SnmpAuth], _Security] = {}
-        self._routes: dict[Endpoint, _Route] = {}
+        self.decoding = adapter.DecodeStats()  # for the fast path's self-metrics
+        self._pool = _EnginePool(self.decoding)
+        self._security: dict[tuple[SnmpEngine, SnmpAuth], adapter.Security] = {}
+        self._routes: dict[Endpoint, tuple[adapter.Route, type]] = {}
         self._contexts: dict[tuple[SnmpEngine, str], object] = {}
         self._principals: set[tuple[SnmpEngine, str]] = set()
-        snmp_fastpath.install()
         self._opened: set[tuple[SnmpEngine, tuple]] = set()
         self._tuned: set[tuple[SnmpEngine, tuple]] = set()
-        self._get = _Get()
-        self._next = _Next()
-        self._bulk = _Bulk()
+        self._generators = adapter.Generators.create()
 
     def close(self) -> None:
         self._pool.close()
@@ -308,12 +160,12 @@ class SnmpClient:
     async def get(
         self, endpoint: Endpoint, auth: SnmpAuth, oids: list[OID]
     ) -> list[tuple[OID, object]]:
-        return _one_each(oids, await self._request(self._get, endpoint, auth, oids))
+        return _one_each(oids, await self._request(self._generators.get, endpoint, auth, oids))
 
     async def get_next(
         self, endpoint: Endpoint, auth: SnmpAuth, oids: list[OID]
     ) -> list[tuple[OID, object]]:
-        return _one_each(oids, await self._request(self._next, endpoint, auth, oids))
+        return _one_each(oids, await self._request(self._generators.next, endpoint, auth, oids))
 
     async def get_bulk(
         self,
@@ -324,7 +176,9 @@ class SnmpClient:
         non_repeaters: int = 0,
     ) -> list[tuple[OID, object]]:
         """The first `non_repeaters` OIDs are asked once (GETNEXT), the rest repeatedly."""
-        return await self._request(self._bulk, endpoint, auth, oids, max_repetitions, non_repeaters)
+        return await self._request(
+            self._generators.bulk, endpoint, auth, oids, max_repetitions, non_repeaters
+        )
 
     def _tune(self, engine: SnmpEngine, domain: tuple) -> None:
         """Give pysnmp's one UDP socket per engine a receive buffer for a fleet's responses
@@ -337,7 +191,7 @@ class SnmpClient:
             os_support.grow_receive_buffer(sock)
             self._tuned.add((engine, domain))
 
-    def _configure(self, engine: SnmpEngine, auth: SnmpAuth) -> _Security:
+    def _configure(self, engine: SnmpEngine, auth: SnmpAuth) -> adapter.Security:
         """The auth entry's community or user and its target parameters, once per engine."""
         key = (engine, auth)
         security = self._security.get(key)
@@ -353,7 +207,7 @@ class SnmpClient:
         config.add_target_parameters(
             engine, params, data.securityName, data.security_level, data.message_processing_model
         )
-        security = _Security(*targets.get_target_parameters(engine, params))
+        security = adapter.Security(*targets.get_target_parameters(engine, params))
         self._security[key] = security
         return security
 
@@ -401,43 +255,29 @@ class SnmpClient:
                 config.add_transport(engine, target.TRANSPORT_DOMAIN, transport)
             self._opened.add(key)
 
-    async def _route(self, endpoint: Endpoint) -> tuple[_Route, type]:
-        route = self._routes.get(endpoint)
+    def _route(self, endpoint: Endpoint) -> tuple[adapter.Route, type]:
+        """Where requests to `endpoint` go. Hosts arrive resolved (monitor/resolver.py): an IP
+        literal, with a zone index for an IPv6 link-local address."""
+        cached = self._routes.get(endpoint)
+        if cached is not None:
+            return cached
         try:
             literal = ipaddress.ip_address(endpoint.host.split("%", 1)[0])
         except ValueError:
-            literal = None
-        target = (
-            Udp6TransportTarget
-            if literal is not None and literal.version == 6
-            else UdpTransportTarget
+            raise SnmpError(f"not an IP address: {endpoint.host}") from None
+        target = Udp6TransportTarget if literal.version == 6 else UdpTransportTarget
+        family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
+        info = socket.getaddrinfo(
+            endpoint.host, endpoint.port, family, socket.SOCK_DGRAM, 0, socket.AI_NUMERICHOST
         )
-        if route is not None:
-            return route, target
-        if literal is not None:  # no resolver round trip for an address
-            family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
-            info = socket.getaddrinfo(
-                endpoint.host, endpoint.port, family, socket.SOCK_DGRAM, 0, socket.AI_NUMERICHOST
-            )
-            address = info[0][4] if literal.version == 6 else info[0][4][:2]
-        else:
-            try:
-                resolved = await target.create(
-                    (endpoint.host, endpoint.port),
-                    timeout=endpoint.timeout,
-                    retries=endpoint.retries,
-                )
-            except Exception as exc:  # pysnmp wraps resolver errors in its own type
-                raise SnmpError(f"cannot resolve {endpoint.host}: {exc}") from None
-            address = resolved.transport_address
-        route = _Route(
+        address = info[0][4] if literal.version == 6 else info[0][4][:2]
+        route = adapter.Route(
             target.TRANSPORT_DOMAIN,
             target.PROTO_TRANSPORT.ADDRESS_TYPE(address),
             endpoint.timeout,
             endpoint.retries,
         )
-        if literal is not None:  # names are resolved again next poll, in case they move
-            self._routes[endpoint] = route
+        self._routes[endpoint] = (route, target)
         return route, target
 
     async def _request(
@@ -453,7 +293,7 @@ class SnmpClient:
             raise SnmpError("GETBULK needs SNMPv2c or SNMPv3")
         engine = self._pool.engine_for(auth)
         security = self._configure(engine, auth)
-        route, target = await self._route(endpoint)
+        route, target = self._route(endpoint)
         self._open(engine, target)
         future = asyncio.get_running_loop().create_future()
 
@@ -461,9 +301,16 @@ class SnmpClient:
             if not future.done():
                 future.set_result((error_indication, error_status, error_index, vbs))
 
-        pdu = generator.request_pdu(oids, max_repetitions, non_repeaters, auth.version == "1")
-        generator.send_to(
-            engine, route, security, self._context(engine, auth.context), pdu, callback
+        adapter.send_request(
+            generator,
+            engine,
+            route,
+            security,
+            self._context(engine, auth.context),
+            oids,
+            max_repetitions,
+            non_repeaters,
+            callback,
         )
         if (engine, route.domain) not in self._tuned:
             self._tune(engine, route.domain)
