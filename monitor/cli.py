@@ -228,7 +228,11 @@ def check(path: Path, profile_dirs: Sequence[Path] = (), offline: bool = False) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from monitor.collector import Collector, Listen
+    try:  # pysnmp's internals are verified here, at start-up (probes/snmp/pysnmp_adapter.py)
+        from monitor.collector import Collector, Listen
+    except ImportError as exc:
+        print(f"monitor: cannot start: {exc}", file=sys.stderr)
+        return 1
     from monitor.web_config import WebConfigError, load_web_config
 
     logs.setup(args.log_level, args.log_format)

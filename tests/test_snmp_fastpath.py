@@ -289,6 +289,16 @@ def test_an_unsupported_pysnmp_fails_at_import_with_what_it_lacks():
     last = result.stderr.strip().splitlines()[-1]
     assert "UnsupportedPysnmp: pysnmp 7.2 is not supported (needs version 7.1.x;" in last
     assert "pysnmp.entity.rfc3413.cmdgen.getNextHandle" in last
+    # `monitor run` says it in one line at start-up, and exits 1
+    code = (
+        "import sys, pysnmp; pysnmp.__version__ = '7.2.0'\n"
+        "from monitor.cli import main\n"
+        "sys.exit(main(['run', '--config', 'targets.yaml']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.startswith("monitor: cannot start: pysnmp 7.2 is not supported (needs")
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("kind", ["get", "next", "bulk"])
