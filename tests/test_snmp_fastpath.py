@@ -58,7 +58,7 @@ def by_pyasn1(message: bytes):
 @pytest.fixture(autouse=True)
 def our_engine():
     """The shims act only for the collector's own engines: these tests call them as one does."""
-    stats = snmp_fastpath.DecodeStats()
+    stats = snmp_fastpath.ReceiveStats()
     with snmp_fastpath.acting_for(stats):
         yield stats
 
@@ -249,7 +249,7 @@ def _poll(target):
         prober = SnmpProber()
         try:
             with snmp_fastpath.acting_for(None):
-                return await prober.poll(target, target.host), prober.client.decoding
+                return await prober.poll(target, target.host), prober.client.received
         finally:
             prober.close()
 
@@ -260,7 +260,7 @@ def test_the_shims_leave_other_engines_to_pyasn1():
     """Outside our engines' dispatchers (another pysnmp user in the process) the shims are
     pyasn1 itself: no plain varbinds hung on the PDU, nothing counted, nothing spliced."""
     message = response_message([((1, 3, 6, 1, 2, 1, 1, 3, 0), rfc1902.TimeTicks(42))])
-    stats = snmp_fastpath.DecodeStats()
+    stats = snmp_fastpath.ReceiveStats()
     with snmp_fastpath.acting_for(None):
         msg, _ = snmp_fastpath._ShimDecoder.decode(message, asn1Spec=V2C.Message())
     pdu = V2C.apiMessage.get_pdu(msg)

@@ -143,7 +143,7 @@ class SnmpProber:
         return up_or_down(target, before, result, "snmp up", "snmp poll failed", **fields)
 
     def statistics(self) -> list[Statistic]:
-        decoding = self.client.decoding
+        received = self.client.received
         decoded_help = (
             "SNMP responses decoded, by decoder: fastpath (our strict BER reader) or pyasn1 "
             "(what the fast path does not take: reports, SNMPv1, malformed varbinds)."
@@ -165,15 +165,29 @@ class SnmpProber:
                 "schoolnet_collector_snmp_responses_decoded_total",
                 "counter",
                 decoded_help,
-                decoding.fast,
+                received.fast,
                 (("decoder", "fastpath"),),
             ),
             Statistic(
                 "schoolnet_collector_snmp_responses_decoded_total",
                 "counter",
                 decoded_help,
-                decoding.fallback,
+                received.fallback,
                 (("decoder", "pyasn1"),),
+            ),
+            *(
+                Statistic(
+                    "schoolnet_collector_snmp_datagrams_dropped_total",
+                    "counter",
+                    "Datagrams to the SNMP client socket dropped before decoding: unmatched (no "
+                    "outstanding request with that id to that address and port), malformed.",
+                    count,
+                    (("reason", reason),),
+                )
+                for reason, count in (
+                    ("unmatched", received.unmatched),
+                    ("malformed", received.malformed),
+                )
             ),
         ]
 

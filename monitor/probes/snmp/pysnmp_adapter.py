@@ -1,7 +1,7 @@
 """Every place we reach below pysnmp's public API, in one module, verified when it is imported.
 
 pysnmp stays the SNMP implementation (message processing, USM security, transport, retries). We go
-below its high-level API in three places, each for a measured cost (docs/performance.md):
+below its high-level API in four places (the costs behind 1-3: docs/performance.md):
 
 1. Requests go straight to the message dispatcher (`send_request`), with the transport address and
    security parameters, and are filed in the command generator's private pending-request table
@@ -17,6 +17,12 @@ below its high-level API in three places, each for a measured cost (docs/perform
    exactly as before. tests/test_snmp_fastpath.py holds it to pyasn1 on every recording.
 3. The fast path for requests, the mirror image: a request PDU carries its varbind list already
    encoded (`RawRequestVarBinds`) and `_ShimEncoder` splices it into what pyasn1 encoded.
+4. The gate: every datagram our engines receive must carry the message id of an outstanding
+   request (the v1/v2c request-id, the v3 msgID) *and* come from the address and port that request
+   went to, looked up in pysnmp's message cache (`Cache.__msgIdIndex`), before pysnmp decodes any of
+   it; anything else is counted and dropped (issue 15: unsolicited 64 KB responses cost ~200 ms of
+   pyasn1 each, and a device that read our sequential ids forged answers for a stopped agent). The
+   message ids themselves come from os.urandom instead of pysnmp's one counter per process.
 
 The shims replace the module-global `decoder`/`encoder` names of four pysnmp modules, but they act
 only while one of *our* engines (`adopt()`) sends or receives: any other pysnmp engine in the
@@ -27,7 +33,10 @@ unsupported pysnmp fails at start-up with `pysnmp X.Y is not supported (needs ..
 from __future__ import annotations
 
 import inspect
+import logging
+import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,14 +49,18 @@ from pysnmp.entity.engine import SnmpEngine
 from pysnmp.entity.rfc3413 import cmdgen
 from pysnmp.proto import rfc1157, rfc1902, rfc1905, rfc3412
 from pysnmp.proto.api import v2c
+from pysnmp.proto.mpmod import base as mp_base
+from pysnmp.proto.mpmod import cache as rfc3412_mp_cache
 from pysnmp.proto.mpmod import rfc2576 as mp_v1
 from pysnmp.proto.mpmod import rfc3412 as mp_v3
 from pysnmp.proto.proxy import rfc2576 as proxy
 from pysnmp.proto.secmod import rfc2576 as sec_community
 from pysnmp.proto.secmod.rfc3414 import service as sec_usm
 
+from monitor.logs import event
 from monitor.probes.snmp import ber
 
+log = logging.getLogger(__name__)
 SUPPORTED = "7.1"
 Oid = tuple[int, ...]
 
@@ -97,6 +110,14 @@ def _problems() -> list[str]:
         problems.append("MsgAndPduDispatcher.send_pdu(" + ", ".join(_SEND_PDU_PARAMETERS[1:]) + ")")
     if not hasattr(dispatcher, "receive_message"):
         problems.append("MsgAndPduDispatcher.receive_message")
+    cache = getattr(rfc3412_mp_cache, "Cache", None)
+    if cache is None or not isinstance(getattr(cache(), "_Cache__msgIdIndex", None), dict):
+        problems.append("pysnmp.proto.mpmod.cache.Cache.__msgIdIndex")
+    for model in (mp_v1, mp_v3):
+        if "transportAddress=transportAddress" not in inspect.getsource(model):
+            problems.append(f"the transport address in {model.__name__}'s message cache")
+    if "self._cache = cache.Cache()" not in inspect.getsource(mp_base):
+        problems.append("a message cache per message processing model (`_cache`)")
     engine_source = inspect.getsource(SnmpEngine)
     if "self.message_dispatcher.receive_message(" not in engine_source:
         problems.append("SnmpEngine receiving through self.message_dispatcher")
@@ -132,22 +153,27 @@ def _problems() -> list[str]:
 
 
 @dataclass
-class DecodeStats:
-    """Response-PDUs read by the fast path, and those pyasn1 decoded instead."""
+class ReceiveStats:
+    """What our engines received: Response-PDUs read by the fast path or by pyasn1, and datagrams
+    dropped before any decoding because they answer no outstanding request of ours."""
 
     fast: int = 0
     fallback: int = 0
+    unmatched: int = 0  # no outstanding request with that id to that address and port
+    malformed: int = 0  # not an SNMP response whose id can even be read
+    last_logged: float = 0.0  # monotonic time of the last "dropped" log line
+    logged_drops: int = 0  # drops already told in a log line
 
 
 class _Scope(threading.local):
-    stats: DecodeStats | None = None
+    stats: ReceiveStats | None = None
 
 
 _scope = _Scope()
 
 
 @contextmanager
-def acting_for(stats: DecodeStats | None) -> Iterator[None]:
+def acting_for(stats: ReceiveStats | None) -> Iterator[None]:
     """While inside, the shims act (and count into `stats`); what our engines' dispatchers run."""
     outer = _scope.stats
     _scope.stats = stats
@@ -157,7 +183,7 @@ def acting_for(stats: DecodeStats | None) -> Iterator[None]:
         _scope.stats = outer
 
 
-def _scoped(function: Callable, stats: DecodeStats) -> Callable:
+def _scoped(function: Callable, stats: ReceiveStats) -> Callable:
     def call(*args, **kwargs):
         with acting_for(stats):
             return function(*args, **kwargs)
@@ -165,13 +191,102 @@ def _scoped(function: Callable, stats: DecodeStats) -> Callable:
     return call
 
 
-def adopt(engine: SnmpEngine, stats: DecodeStats) -> SnmpEngine:
-    """Let the fast paths act for `engine` (and count into `stats`): everything it sends or
-    receives goes through its message dispatcher, whose two entry points are wrapped here."""
+def adopt(engine: SnmpEngine, stats: ReceiveStats) -> SnmpEngine:
+    """Make `engine` one of ours: the fast paths act for it (counting into `stats`), every
+    datagram it receives must answer one of its outstanding requests, from the address and port
+    the request went to, before pysnmp decodes anything of it, and the ids it gives requests are
+    unpredictable. Everything an engine sends or receives goes through its message dispatcher,
+    whose two entry points are wrapped here; message ids come from its message processing models'
+    caches, whose generator is replaced for this engine only."""
     dispatcher = engine.message_dispatcher
-    dispatcher.receive_message = _scoped(dispatcher.receive_message, stats)
+    receive = _scoped(dispatcher.receive_message, stats)
+
+    def receive_message(snmpEngine, transportDomain, transportAddress, wholeMsg):
+        if not _answers_a_request(snmpEngine, transportAddress, wholeMsg, stats):
+            return b""
+        return receive(snmpEngine, transportDomain, transportAddress, wholeMsg)
+
+    dispatcher.receive_message = receive_message
     dispatcher.send_pdu = _scoped(dispatcher.send_pdu, stats)
+    for model in engine.message_processing_subsystems.values():
+        model._cache.new_message_id = _unpredictable_ids(model._cache)
     return engine
+
+
+def _unpredictable_ids(cache) -> Callable[[], int]:
+    """Message ids (the request-id on the wire for SNMPv1/v2c, msgID for v3) an observer of our
+    requests cannot guess, unlike pysnmp's one sequential counter per process; never one that is
+    still outstanding in this cache."""
+    outstanding = cache._Cache__msgIdIndex
+
+    def new_message_id() -> int:
+        while True:
+            candidate = int.from_bytes(os.urandom(4), "big") & 0x7FFFFFFF
+            if candidate and candidate not in outstanding:
+                return candidate
+
+    return new_message_id
+
+
+def _message_id(data: bytes) -> tuple[int, int] | None:
+    """(message processing model, message id) of a response, read with the strict codec without
+    decoding anything else: the request-id of a v1/v2c Response-PDU, the msgID of a v3 message
+    (its PDU may still be encrypted; USM checks it after). None if it is neither."""
+    tag, start, end = ber.read_header(data, 0)
+    if tag != ber.SEQUENCE or end != len(data):
+        return None
+    version, pos = ber.read_int(data, start)
+    if version in (0, 1):
+        _community, pos = ber.read_octets(data, pos)
+        tag, pdu_start, _pdu_end = ber.read_header(data, pos, end)
+        if tag != ber.RESPONSE:
+            return None
+        return version, ber.read_int(data, pdu_start)[0]
+    if version == 3:
+        tag, header_start, _header_end = ber.read_header(data, pos, end)
+        if tag != ber.SEQUENCE:
+            return None
+        return 3, ber.read_int(data, header_start)[0]
+    return None
+
+
+_LOG_EVERY = 60.0  # seconds between two "dropped" log lines
+
+
+def _answers_a_request(engine, source, data: bytes, stats: ReceiveStats) -> bool:
+    """True if `data` from `source` answers an outstanding request of `engine` (same message id,
+    sent to that address and port); else it is counted, logged at most once a minute, dropped."""
+    try:
+        found = _message_id(data)
+    except (ber.BerError, IndexError):
+        found = None
+    if found is None:
+        stats.malformed += 1
+        _log_drop(stats, source, "not an SNMP response")
+        return False
+    model = engine.message_processing_subsystems.get(found[0])
+    entry = model._cache._Cache__msgIdIndex.get(found[1]) if model is not None else None
+    if entry is None or tuple(entry[0]["transportAddress"])[:2] != tuple(source)[:2]:
+        stats.unmatched += 1
+        _log_drop(stats, source, "answers no request of ours")
+        return False
+    return True
+
+
+def _log_drop(stats: ReceiveStats, source, why: str) -> None:
+    now = time.monotonic()
+    if stats.last_logged and now - stats.last_logged < _LOG_EVERY:
+        return
+    dropped = stats.unmatched + stats.malformed
+    event(
+        log,
+        logging.WARNING,
+        "dropped SNMP datagrams before decoding",
+        source=":".join(str(part) for part in tuple(source)[:2]),
+        reason=why,
+        dropped=dropped - stats.logged_drops,
+    )
+    stats.last_logged, stats.logged_drops = now, dropped
 
 
 # --- responses --------------------------------------------------------------------------------
@@ -353,6 +468,8 @@ def request_pdu(
         v2c.apiBulkPDU.set_defaults(pdu)
         v2c.apiBulkPDU.set_non_repeaters(pdu, non_repeaters)
         v2c.apiBulkPDU.set_max_repetitions(pdu, max_repetitions)
+    # unpredictable inside a v3 scoped PDU too (v1/v2c ones are replaced by the message id)
+    v2c.apiPDU.set_request_id(pdu, int.from_bytes(os.urandom(4), "big") & 0x7FFFFFFF)
     if v1:  # converted to a v1 PDU when sent, which reads the varbinds as pyasn1 objects
         v2c.apiPDU.set_varbinds(pdu, [(rfc1902.ObjectName(oid), _NULL) for oid in oids])
     else:  # encoded by the fast path

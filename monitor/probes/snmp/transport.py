@@ -87,8 +87,8 @@ class Endpoint:
 class _EnginePool:
     """Engines such that no engine holds two different key sets for one v3 user name."""
 
-    def __init__(self, decoding: adapter.DecodeStats) -> None:
-        self._decoding = decoding
+    def __init__(self, received: adapter.ReceiveStats) -> None:
+        self._received = received
         self._engines: list[tuple[SnmpEngine, dict[str, SnmpAuth]]] = []
 
     def engine_for(self, auth: SnmpAuth) -> SnmpEngine:
@@ -99,7 +99,7 @@ class _EnginePool:
             if known is None or _same_keys(known, auth):
                 users.setdefault(auth.username, auth)
                 return engine
-        engine = adapter.adopt(SnmpEngine(), self._decoding)
+        engine = adapter.adopt(SnmpEngine(), self._received)
         self._engines.append((engine, {auth.username: auth} if auth.version == "3" else {}))
         return engine
 
@@ -138,8 +138,8 @@ class SnmpClient:
     """Sends GET / GETNEXT / GETBULK requests for many targets through shared engines."""
 
     def __init__(self) -> None:
-        self.decoding = adapter.DecodeStats()  # for the fast path's self-metrics
-        self._pool = _EnginePool(self.decoding)
+        self.received = adapter.ReceiveStats()  # what our engines received, for self-metrics
+        self._pool = _EnginePool(self.received)
         self._security: dict[tuple[SnmpEngine, SnmpAuth], adapter.Security] = {}
         self._routes: dict[Endpoint, tuple[adapter.Route, type]] = {}
         self._contexts: dict[tuple[SnmpEngine, str], object] = {}
