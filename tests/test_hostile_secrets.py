@@ -16,7 +16,7 @@ import pytest
 from monitor import logs
 from monitor.config.model import Config, Member, School, SnmpAuth, SnmpSettings, Target
 from monitor.exposition import Exposition
-from monitor.probes.snmp import SnmpProber
+from monitor.probes.snmp.poll import SnmpProber
 from monitor.store import ResultStore
 from tests.agents import Snmpd, V3User
 
