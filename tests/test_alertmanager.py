@@ -188,7 +188,10 @@ def alertmanager(tmp_path_factory, sink):
     config = alertmanager_test_config(
         sink.url, timings={"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"}
     )
-    am = AlertmanagerProcess(tmp_path_factory.mktemp("alertmanager"), config).start()
+    # debug log: the dispatcher logs each flush of an aggregation group (see `flushes`)
+    am = AlertmanagerProcess(
+        tmp_path_factory.mktemp("alertmanager"), config, extra_args=["--log.level=debug"]
+    ).start()
     yield am
     am.stop()
 
@@ -212,6 +215,35 @@ def state(am: AlertmanagerProcess, **labels: str) -> tuple[str, list[str]]:
 def settled(am: AlertmanagerProcess, expected: dict[tuple, str]) -> bool:
     """All alerts (identified by label tuples) in their expected state."""
     return all(state(am, **dict(key))[0] == want for key, want in expected.items())
+
+
+def flushes(am: AlertmanagerProcess, fingerprint: str) -> int:
+    """How often the dispatcher flushed an aggregation group holding the alert (its debug log:
+    `msg=flushing alerts=[Name[fp7][active]]`). A group flushes, and runs the notification
+    pipeline (inhibition, then the receivers) to the end, before it flushes again."""
+    tag = f"[{fingerprint[:7]}]"
+    return sum(1 for line in am.log().splitlines() if "msg=flushing" in line and tag in line)
+
+
+def notified(sink: WebhookSink) -> list[dict[str, str]]:
+    """The labels of every alert any receiver was sent."""
+    return [a["labels"] for _, payload in sink.notifications for a in payload["alerts"]]
+
+
+def assert_inhibited_and_never_sent(
+    am: AlertmanagerProcess, sink: WebhookSink, source: dict, **labels: str
+) -> None:
+    """The alert carrying `labels` is suppressed by `source` (the inhibitor has seen the source),
+    and once its group has been through the notification pipeline twice (so the first pass has
+    finished), no receiver was ever sent it."""
+    target = am.alert(**labels)
+    assert (target["status"]["state"], target["status"]["inhibitedBy"]) == (
+        "suppressed",
+        [source["fingerprint"]],
+    ), labels
+    am.wait_for(lambda: flushes(am, target["fingerprint"]) >= 2, timeout=20)
+    sent = [n for n in notified(sink) if labels.items() <= n.items()]
+    assert sent == [], labels
 
 
 def test_school_link_down_suppresses_that_school_only(alertmanager, sink):
@@ -248,7 +280,7 @@ def test_school_link_down_suppresses_that_school_only(alertmanager, sink):
 
     # Notifications: the offline school pages once (pager + chat copy), the other school's router
     # pages on its own, the suppressed alerts reach no receiver.
-    def notified() -> dict[str, set[tuple[str, str]]]:
+    def by_receiver() -> dict[str, set[tuple[str, str]]]:
         seen: dict[str, set[tuple[str, str]]] = {}
         for receiver in ("pager", "chat", "ticket", "null"):
             for payload in sink.received(receiver):
@@ -261,18 +293,19 @@ def test_school_link_down_suppresses_that_school_only(alertmanager, sink):
     alertmanager.wait_for(
         lambda: (
             {("SchoolLinkDown", "internet"), ("DeviceDown", "rtr-kameleon")}
-            <= notified().get("pager", set())
+            <= by_receiver().get("pager", set())
         ),
         timeout=20,
     )
-    seen = notified()
-    everything = set().union(*seen.values())
-    for suppressed in (
+    seen = by_receiver()
+    for alertname, target in (
         ("DeviceDown", "rtr-regenboog"),
         ("DeviceDown", "ap-regenboog-01"),
         ("SNMPPollFailing", "sw-regenboog"),
     ):
-        assert suppressed not in everything
+        assert_inhibited_and_never_sent(
+            alertmanager, sink, link, alertname=alertname, target=target
+        )
     assert ("SchoolLinkDown", "internet") in seen["chat"]
     pages = [
         p for p in sink.received("pager") if p["groupLabels"].get("school") == "opod-regenboog"
@@ -315,31 +348,54 @@ def test_parent_down_suppresses_the_devices_it_feeds(alertmanager, sink):
         ),
         timeout=20,
     )
-    assert sink.received("null") == []  # ParentDown goes nowhere
-    assert not any(
-        a["labels"]["alertname"] == "ParentDown" or a["labels"].get("target") == "ap-baken-01"
-        for _, p in sink.notifications
-        for a in p["alerts"]
+    assert_inhibited_and_never_sent(
+        alertmanager, sink, parent, alertname="DeviceDown", target="ap-baken-01"
     )
+    assert sink.received("null") == []  # ParentDown goes nowhere
+    assert flushes(alertmanager, parent["fingerprint"]) >= 1  # ... after its group was flushed
+    assert not [n for n in notified(sink) if n["alertname"] == "ParentDown"]
 
 
-def test_a_backup_line_keeps_the_school_s_device_alerts(alertmanager):
+def test_a_backup_line_keeps_the_school_s_device_alerts(alertmanager, sink):
+    """An alert reads "active" until the inhibitor has taken in its source, so "both active"
+    alone proves nothing. The control: an offline school posted after the backup line in the
+    same request. The inhibitor takes alerts in the order they were posted, so once the control's
+    device is suppressed by the control's link, it has seen the backup line's link too."""
     school = {"member": "opod", "school": "opod-fontein"}
+    control = {"member": "opod", "school": "opod-zeppelin"}
     alertmanager.post_alerts(
         [
             alert("SchoolLinkDown", severity="warning", target="internet", role="link", **school),
             alert("DeviceDown", severity="critical", target="sw-fontein", role="switch",
                   **school),
+            alert("SchoolLinkDown", severity="critical", target="internet", role="link",
+                  **control),
+            alert("DeviceDown", severity="critical", target="sw-zeppelin", role="switch",
+                  **control),
         ]
     )  # fmt: skip
-    expected = {
-        (("alertname", "SchoolLinkDown"), ("school", "opod-fontein")): "active",
-        (("alertname", "DeviceDown"), ("target", "sw-fontein")): "active",
-    }
-    alertmanager.wait_for(lambda: settled(alertmanager, expected), timeout=20)
+    control_link = alertmanager.alert(alertname="SchoolLinkDown", school="opod-zeppelin")
+    alertmanager.wait_for(
+        lambda: (
+            state(alertmanager, alertname="DeviceDown", target="sw-zeppelin")
+            == ("suppressed", [control_link["fingerprint"]])
+        ),
+        timeout=20,
+    )
+    assert state(alertmanager, alertname="SchoolLinkDown", school="opod-fontein") == ("active", [])
+    assert state(alertmanager, alertname="DeviceDown", target="sw-fontein") == ("active", [])
+    # and the device pages
+    alertmanager.wait_for(
+        lambda: any(
+            a["labels"].get("target") == "sw-fontein"
+            for p in sink.received("pager")
+            for a in p["alerts"]
+        ),
+        timeout=20,
+    )
 
 
-def test_a_down_device_suppresses_its_own_symptoms_only(alertmanager):
+def test_a_down_device_suppresses_its_own_symptoms_only(alertmanager, sink):
     school = {"member": "sdl", "school": "sdl-dubbelsteyn"}
     alertmanager.post_alerts(
         [
@@ -357,9 +413,20 @@ def test_a_down_device_suppresses_its_own_symptoms_only(alertmanager):
         (("alertname", "InterfaceErrors"), ("target", "sw-dubbelsteyn-2")): "active",
     }
     alertmanager.wait_for(lambda: settled(alertmanager, expected), timeout=20)
+    device = alertmanager.alert(alertname="DeviceDown", target="sw-dubbelsteyn-1")
+    assert_inhibited_and_never_sent(
+        alertmanager, sink, device, alertname="InterfaceErrors", target="sw-dubbelsteyn-1"
+    )
+    # the other switch's errors (same group as the suppressed ones) are sent
+    assert any(
+        n["alertname"] == "InterfaceErrors" and n["target"] == "sw-dubbelsteyn-2"
+        for n in notified(sink)
+    )
 
 
-def test_a_scrape_failing_collector_replaces_collector_down_for_that_collector_only(alertmanager):
+def test_a_scrape_failing_collector_replaces_collector_down_for_that_collector_only(
+    alertmanager, sink
+):
     """The collector process answers but its /metrics cannot be scraped: one page with that
     diagnosis, not a second one saying the collector is down. Another collector that is really
     down still pages as CollectorDown."""
@@ -378,6 +445,16 @@ def test_a_scrape_failing_collector_replaces_collector_down_for_that_collector_o
         (("alertname", "CollectorDown"), ("instance", "collector-2:9430")): "active",
     }
     alertmanager.wait_for(lambda: settled(alertmanager, expected), timeout=20)
+    scrape = alertmanager.alert(alertname="CollectorScrapeFailing", instance="collector:9430")
+    assert_inhibited_and_never_sent(
+        alertmanager, sink, scrape, alertname="CollectorDown", instance="collector:9430"
+    )
+    # the other collector's CollectorDown (same group) pages
+    assert any(
+        n["alertname"] == "CollectorDown" and n.get("instance") == "collector-2:9430"
+        for p in sink.received("pager")
+        for n in (a["labels"] for a in p["alerts"])
+    )
 
 
 def notified_by_receiver(sink: WebhookSink) -> dict[str, set[tuple[str, str, str]]]:

@@ -12,6 +12,7 @@ import pytest
 from monitor.config.model import SnmpAuth, SnmpSettings, Target
 from monitor.probes.snmp.poll import SnmpProber
 from tests import snmprec
+from tests.agents import snmpwalk
 from tests.conftest import RECORDINGS
 
 SYS_OBJECT_ID, SYS_UPTIME, SYS_NAME = (
@@ -59,6 +60,20 @@ def expected_interfaces(path) -> dict[int, dict[str, object]]:
     return {i: {key: col.get(i) for key, col in columns.items()} for i in indexes}
 
 
+def walked_indexes(snmpsim, community: str, version: str = "2c") -> set[int]:
+    """The interface indexes net-snmp's own walker (an independent reader) finds in the columns
+    this file compares, from the same snmpsim agent."""
+    auth = [f"-v{version}", "-c", community, "-t", "5", "-r", "1"]
+    columns = set(COLUMNS.values())
+    indexes = set()
+    for table in (IF, IFX):
+        for oid in snmpwalk(snmpsim.address, auth, ".".join(map(str, table))):
+            parts = tuple(int(part) for part in oid.split("."))
+            if parts[:-1] in columns:
+                indexes.add(parts[-1])
+    return indexes
+
+
 def poll_recording(snmpsim, community: str, version: str = "2c"):
     target = Target(
         member="m",
@@ -101,6 +116,9 @@ def test_recorded_interfaces_are_reported_as_recorded(snmpsim, community):
 
     expected = expected_interfaces(path)
     got = {i.index: i for i in result.interfaces}
+    # the recording's reader and net-snmp's walker agree on the rows, and so does the prober;
+    # a recording without interface rows is one snmpwalk finds none in either
+    assert sorted(expected) == sorted(walked_indexes(snmpsim, community))
     assert sorted(got) == sorted(expected)
     checked_names = 0
     for index, row in expected.items():
@@ -145,8 +163,13 @@ def test_v1_walk_of_a_recording_falls_back_to_32_bit_counters(snmpsim):
     expected = expected_interfaces(path)
     result = poll_recording(snmpsim, "cisco-c3560", version="1")
     assert result.ok, result.error
+    # every row, as net-snmp's v1 walk sees them (not a loop over nothing)
+    indexes = sorted(i.index for i in result.interfaces)
+    assert len(indexes) >= 19
+    assert indexes == sorted(walked_indexes(snmpsim, "cisco-c3560", version="1"))
     for interface in result.interfaces:
         assert interface.in_octets == expected[interface.index]["in32"]
+    assert sum(1 for i in result.interfaces if i.in_octets) >= 2  # not all zero or absent
 
 
 def test_known_devices_are_polled_in_fewer_requests_and_re_identified_when_they_change(snmpsim):
